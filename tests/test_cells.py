@@ -1,0 +1,408 @@
+"""The course's cells against torch.nn, against autograd, and against their equations written out.
+
+The reference equations at the bottom use NumPy on parameters sliced by hand, so that a bug in
+course_lib.cells cannot hide in code the test shares with it.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_lib.cells import (
+    CoupledLSTMCell,
+    ElmanCell,
+    GRUCell,
+    LSTMCell,
+    PeepholeLSTMCell,
+    Recurrent,
+    lengths_to_mask,
+    unroll,
+)
+
+SIZES = [(3, 5, 2), (10, 20, 4), (32, 64, 8), (128, 100, 3)]  # (input I, hidden H, batch B)
+TOLERANCE = 1e-6
+
+
+def max_abs_diff(a, b):
+    return (a - b).abs().max().item()
+
+
+def copy_from_torch(ours, theirs, num_biases):
+    """Copy a torch.nn cell's weights into ours; with one bias, fold b_ih + b_hh into it."""
+    with torch.no_grad():
+        ours.weight_ih.copy_(theirs.weight_ih)
+        ours.weight_hh.copy_(theirs.weight_hh)
+        if num_biases == 2:
+            ours.bias_ih.copy_(theirs.bias_ih)
+            ours.bias_hh.copy_(theirs.bias_hh)
+        else:
+            ours.bias.copy_(theirs.bias_ih + theirs.bias_hh)
+
+
+def copy_from_torch_layer(ours, layer, layer_index=0):
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ours, name).copy_(getattr(layer, f"{name}_l{layer_index}"))
+
+
+# -- parity with torch.nn, one step -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES)
+@pytest.mark.parametrize("num_biases", [1, 2])
+def test_lstm_cell_matches_torch(input_size, hidden_size, batch, num_biases):
+    torch.manual_seed(input_size)
+    theirs = nn.LSTMCell(input_size, hidden_size)
+    ours = LSTMCell(input_size, hidden_size, num_biases=num_biases)
+    copy_from_torch(ours, theirs, num_biases)
+    x = torch.randn(batch, input_size)
+    state = (torch.randn(batch, hidden_size), torch.randn(batch, hidden_size))
+    h, (h_again, c) = ours(x, state)
+    h_ref, c_ref = theirs(x, state)
+    assert max_abs_diff(h, h_ref) <= TOLERANCE
+    assert max_abs_diff(c, c_ref) <= TOLERANCE
+    assert h is h_again
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES)
+def test_gru_cell_reset_after_matches_torch_with_two_biases(input_size, hidden_size, batch):
+    torch.manual_seed(input_size)
+    theirs = nn.GRUCell(input_size, hidden_size)
+    ours = GRUCell(input_size, hidden_size, num_biases=2, reset_after=True)
+    copy_from_torch(ours, theirs, 2)
+    x, h0 = torch.randn(batch, input_size), torch.randn(batch, hidden_size)
+    h, state = ours(x, h0)
+    assert max_abs_diff(h, theirs(x, h0)) <= TOLERANCE
+    assert state is h
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES)
+def test_gru_cell_reset_after_one_bias_equals_torch_without_b_hn(input_size, hidden_size, batch):
+    # One bias per gate puts b_g outside the reset, which torch.nn matches when its b_hn is zero.
+    torch.manual_seed(input_size)
+    theirs = nn.GRUCell(input_size, hidden_size)
+    with torch.no_grad():
+        theirs.bias_hh[2 * hidden_size:] = 0
+    ours = GRUCell(input_size, hidden_size, num_biases=1, reset_after=True)
+    copy_from_torch(ours, theirs, 1)
+    x, h0 = torch.randn(batch, input_size), torch.randn(batch, hidden_size)
+    assert max_abs_diff(ours(x, h0)[0], theirs(x, h0)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES)
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("num_biases", [1, 2])
+def test_elman_cell_matches_torch_rnn_cell(input_size, hidden_size, batch, nonlinearity, num_biases):
+    torch.manual_seed(input_size)
+    theirs = nn.RNNCell(input_size, hidden_size, nonlinearity=nonlinearity)
+    ours = ElmanCell(input_size, hidden_size, num_biases=num_biases, nonlinearity=nonlinearity)
+    copy_from_torch(ours, theirs, num_biases)
+    x, h0 = torch.randn(batch, input_size), torch.randn(batch, hidden_size)
+    assert max_abs_diff(ours(x, h0)[0], theirs(x, h0)) <= TOLERANCE
+
+
+# -- parity with torch.nn, whole sequences through unroll ----------------------------------------------
+
+SEQUENCE_MODULES = [
+    (nn.LSTM, lambda i, h: LSTMCell(i, h, num_biases=2)),
+    (nn.GRU, lambda i, h: GRUCell(i, h, num_biases=2, reset_after=True)),
+    (nn.RNN, lambda i, h: ElmanCell(i, h, num_biases=2)),
+]
+
+
+def _torch_state(ours_state):
+    """Our final state -> torch.nn's layout (1, B, H) (a pair for the LSTM)."""
+    if isinstance(ours_state, tuple):
+        return tuple(s.unsqueeze(0) for s in ours_state)
+    return ours_state.unsqueeze(0)
+
+
+def _assert_states_close(ours, theirs):
+    ours, theirs = _torch_state(ours), theirs
+    if isinstance(ours, tuple):
+        for a, b in zip(ours, theirs):
+            assert max_abs_diff(a, b) <= TOLERANCE
+    else:
+        assert max_abs_diff(ours, theirs) <= TOLERANCE
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES)
+@pytest.mark.parametrize("torch_type,make_cell", SEQUENCE_MODULES, ids=["LSTM", "GRU", "RNN"])
+def test_unroll_matches_torch_sequence_modules(input_size, hidden_size, batch, torch_type, make_cell):
+    torch.manual_seed(hidden_size)
+    theirs = torch_type(input_size, hidden_size, batch_first=True)
+    ours = make_cell(input_size, hidden_size)
+    copy_from_torch_layer(ours, theirs)
+    x = torch.randn(batch, 7, input_size)
+    outputs, state = unroll(ours, x)
+    outputs_ref, state_ref = theirs(x)
+    assert outputs.shape == (batch, 7, hidden_size)
+    assert max_abs_diff(outputs, outputs_ref) <= TOLERANCE
+    _assert_states_close(state, state_ref)
+
+
+@pytest.mark.parametrize("torch_type,make_cell", SEQUENCE_MODULES, ids=["LSTM", "GRU", "RNN"])
+def test_unroll_with_lengths_matches_packed_sequences(torch_type, make_cell):
+    torch.manual_seed(0)
+    theirs = torch_type(6, 9, batch_first=True)
+    ours = make_cell(6, 9)
+    copy_from_torch_layer(ours, theirs)
+    x = torch.randn(4, 8, 6)
+    lengths = torch.tensor([8, 3, 5, 1])
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    packed_out, state_ref = theirs(packed)
+    outputs_ref, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=8)
+    outputs, state = unroll(ours, x, lengths)
+    assert max_abs_diff(outputs, outputs_ref) <= TOLERANCE  # zeros at padded steps on both sides
+    _assert_states_close(state, state_ref)
+
+
+def test_recurrent_stack_matches_two_layer_torch_lstm():
+    torch.manual_seed(1)
+    theirs = nn.LSTM(5, 7, num_layers=2, batch_first=True)
+    ours = Recurrent(LSTMCell, 5, 7, num_layers=2, num_biases=2)
+    for index, cell in enumerate(ours.layers):
+        copy_from_torch_layer(cell, theirs, index)
+    x = torch.randn(3, 6, 5)
+    outputs, states = ours(x)
+    outputs_ref, (h_ref, c_ref) = theirs(x)
+    assert max_abs_diff(outputs, outputs_ref) <= TOLERANCE
+    for layer, (h, c) in enumerate(states):
+        assert max_abs_diff(h, h_ref[layer]) <= TOLERANCE
+        assert max_abs_diff(c, c_ref[layer]) <= TOLERANCE
+
+
+def test_recurrent_dropout_only_between_layers():
+    torch.manual_seed(2)
+    stack = Recurrent(GRUCell, 4, 6, num_layers=3, dropout=0.5)
+    x = torch.randn(2, 5, 4)
+    stack.eval()
+    first, _ = stack(x)
+    second, _ = stack(x)
+    assert torch.equal(first, second)  # no dropout at evaluation
+    stack.train()
+    assert not torch.equal(stack(x)[0], first)
+
+
+# -- padding ------------------------------------------------------------------------------------------
+
+ALL_CELLS = {
+    "elman": lambda i, h: ElmanCell(i, h),
+    "lstm": lambda i, h: LSTMCell(i, h),
+    "gru": lambda i, h: GRUCell(i, h),
+    "gru_reset_after": lambda i, h: GRUCell(i, h, reset_after=True),
+    "peephole_full": lambda i, h: PeepholeLSTMCell(i, h, peephole="full"),
+    "peephole_diagonal": lambda i, h: PeepholeLSTMCell(i, h, peephole="diagonal"),
+    "coupled": lambda i, h: CoupledLSTMCell(i, h),
+}
+
+
+def _as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_padded_batch_final_state_equals_each_sequence_alone(name):
+    torch.manual_seed(3)
+    cell = ALL_CELLS[name](4, 6)
+    lengths = torch.tensor([5, 2, 4, 1])
+    x = torch.randn(4, 5, 4)
+    x[lengths_to_mask(lengths, 5).logical_not()] = 100.0  # garbage in the padding must not leak
+    outputs, state = unroll(cell, x, lengths)
+    for row, length in enumerate(lengths.tolist()):
+        alone_outputs, alone_state = unroll(cell, x[row : row + 1, :length])
+        for batched, single in zip(_as_tuple(state), _as_tuple(alone_state)):
+            assert max_abs_diff(batched[row], single[0]) <= TOLERANCE
+        assert max_abs_diff(outputs[row, :length], alone_outputs[0]) <= TOLERANCE
+        assert torch.all(outputs[row, length:] == 0)
+
+
+def test_unroll_rejects_bad_shapes_and_lengths():
+    cell = LSTMCell(3, 4)
+    with pytest.raises(ValueError, match=r"\(B, T, 3\)"):
+        unroll(cell, torch.randn(2, 3))
+    with pytest.raises(ValueError, match=r"\[1, 5\]"):
+        unroll(cell, torch.randn(2, 5, 3), lengths=torch.tensor([6, 2]))
+    with pytest.raises(ValueError, match=r"one time step"):
+        cell(torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match="num_biases"):
+        LSTMCell(3, 4, num_biases=3)
+
+
+# -- gates --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_unroll_returns_every_gate_over_time(name):
+    torch.manual_seed(4)
+    cell = ALL_CELLS[name](3, 5)
+    outputs, _, gates = unroll(cell, torch.randn(2, 6, 3), return_gates=True)
+    assert set(gates) == set(cell.gate_names)
+    for activation in gates.values():
+        assert activation.shape == (2, 6, 5)
+
+
+def test_lstm_gates_reproduce_the_cell_update():
+    torch.manual_seed(5)
+    cell = LSTMCell(3, 4)
+    c_prev = torch.randn(2, 4)
+    h, (_, c), gates = cell(torch.randn(2, 3), (torch.randn(2, 4), c_prev), return_gates=True)
+    assert torch.allclose(c, gates["forget"] * c_prev + gates["input"] * gates["candidate"])
+    assert torch.allclose(h, gates["output"] * torch.tanh(c))
+
+
+def test_coupled_input_gate_is_one_minus_forget():
+    cell = CoupledLSTMCell(3, 4)
+    _, _, gates = cell(torch.randn(2, 3), return_gates=True)
+    assert torch.equal(gates["input"], 1 - gates["forget"])
+
+
+# -- gradients ----------------------------------------------------------------------------------------
+
+GRADCHECK_CELLS = dict(ALL_CELLS, elman_two_biases=lambda i, h: ElmanCell(i, h, num_biases=2),
+                       gru_two_biases=lambda i, h: GRUCell(i, h, num_biases=2),
+                       lstm_no_bias=lambda i, h: LSTMCell(i, h, num_biases=0))
+
+
+class Unrolled(nn.Module):
+    """unroll as a module, so that torch.func.functional_call can swap the cell's parameters."""
+
+    def __init__(self, cell, lengths):
+        super().__init__()
+        self.cell, self.lengths = cell, lengths
+
+    def forward(self, x):
+        outputs, state = unroll(self.cell, x, self.lengths)
+        return (outputs,) + _as_tuple(state)
+
+
+@pytest.mark.parametrize("name", GRADCHECK_CELLS)
+def test_gradcheck_float64(name):
+    torch.manual_seed(6)
+    module = Unrolled(GRADCHECK_CELLS[name](3, 4).double(), lengths=torch.tensor([3, 2]))
+    names = [n for n, _ in module.named_parameters()]
+    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    parameters = tuple(p.detach().clone().requires_grad_(True) for p in module.parameters())
+
+    def run(x, *parameters):
+        return torch.func.functional_call(module, dict(zip(names, parameters)), (x,))
+
+    assert torch.autograd.gradcheck(run, (x, *parameters), eps=1e-6, atol=1e-8)
+
+
+# -- the equations written out, in NumPy float64 ---------------------------------------------------------
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def numpy_parameters(cell):
+    return {name: p.detach().double().numpy() for name, p in cell.named_parameters()}
+
+
+def gate_blocks(matrix, count):
+    """Split the stacked rows (count*H, ...) into the per-gate blocks."""
+    return np.split(matrix, count, axis=0)
+
+
+def reference_peephole_step(P, x, h, c, peephole):
+    W_i, W_f, W_g, W_o = gate_blocks(P["weight_ih"], 4)
+    U_i, U_f, U_g, U_o = gate_blocks(P["weight_hh"], 4)
+    b_i, b_f, b_g, b_o = gate_blocks(P["bias"], 4)
+    P_i, P_f, P_o = gate_blocks(P["weight_ch"], 3)
+    peep = (lambda M, v: v @ M.T) if peephole == "full" else (lambda p, v: v * p)
+    i = sigmoid(x @ W_i.T + h @ U_i.T + peep(P_i, c) + b_i)
+    f = sigmoid(x @ W_f.T + h @ U_f.T + peep(P_f, c) + b_f)
+    g = np.tanh(x @ W_g.T + h @ U_g.T + b_g)
+    c_new = f * c + i * g
+    o = sigmoid(x @ W_o.T + h @ U_o.T + peep(P_o, c_new) + b_o)
+    return o * np.tanh(c_new), c_new
+
+
+def reference_coupled_step(P, x, h, c):
+    W_f, W_g, W_o = gate_blocks(P["weight_ih"], 3)
+    U_f, U_g, U_o = gate_blocks(P["weight_hh"], 3)
+    b_f, b_g, b_o = gate_blocks(P["bias"], 3)
+    f = sigmoid(x @ W_f.T + h @ U_f.T + b_f)
+    g = np.tanh(x @ W_g.T + h @ U_g.T + b_g)
+    o = sigmoid(x @ W_o.T + h @ U_o.T + b_o)
+    c_new = f * c + (1 - f) * g
+    return o * np.tanh(c_new), c_new
+
+
+def reference_textbook_gru_step(P, x, h):
+    """Cho et al.: the reset gate multiplies h before the recurrent matrix of the candidate."""
+    W_r, W_z, W_g = gate_blocks(P["weight_ih"], 3)
+    U_r, U_z, U_g = gate_blocks(P["weight_hh"], 3)
+    if "bias" in P:
+        b_r, b_z, b_g = gate_blocks(P["bias"], 3)
+        c_r = c_z = c_g = 0.0
+    else:
+        b_r, b_z, b_g = gate_blocks(P["bias_ih"], 3)
+        c_r, c_z, c_g = gate_blocks(P["bias_hh"], 3)
+    r = sigmoid(x @ W_r.T + b_r + h @ U_r.T + c_r)
+    z = sigmoid(x @ W_z.T + b_z + h @ U_z.T + c_z)
+    g = np.tanh(x @ W_g.T + b_g + (r * h) @ U_g.T + c_g)
+    return (1 - z) * g + z * h
+
+
+def run_reference(step, x, state):
+    """Unroll a NumPy step function over x: (B, T, I)."""
+    outputs = []
+    for t in range(x.shape[1]):
+        state = step(x[:, t], state)
+        outputs.append(state[0] if isinstance(state, tuple) else state)
+    return np.stack(outputs, axis=1), state
+
+
+@pytest.mark.parametrize("peephole", ["full", "diagonal"])
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES[:3])
+def test_peephole_cell_follows_its_equations(peephole, input_size, hidden_size, batch):
+    torch.manual_seed(7)
+    cell = PeepholeLSTMCell(input_size, hidden_size, peephole=peephole).double()
+    P = numpy_parameters(cell)
+    x = torch.randn(batch, 5, input_size, dtype=torch.float64)
+    h0, c0 = torch.randn(batch, hidden_size, dtype=torch.float64), torch.randn(batch, hidden_size, dtype=torch.float64)
+    outputs, (h, c) = unroll(cell, x, state=(h0, c0))
+    expected, (h_ref, c_ref) = run_reference(
+        lambda x_t, s: reference_peephole_step(P, x_t, *s, peephole), x.numpy(), (h0.numpy(), c0.numpy()))
+    np.testing.assert_allclose(outputs.detach().numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c.detach().numpy(), c_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES[:3])
+def test_coupled_cell_follows_its_equations(input_size, hidden_size, batch):
+    torch.manual_seed(8)
+    cell = CoupledLSTMCell(input_size, hidden_size).double()
+    P = numpy_parameters(cell)
+    x = torch.randn(batch, 5, input_size, dtype=torch.float64)
+    outputs, (h, c) = unroll(cell, x)
+    zeros = np.zeros((batch, hidden_size))
+    expected, (_, c_ref) = run_reference(lambda x_t, s: reference_coupled_step(P, x_t, *s), x.numpy(), (zeros, zeros))
+    np.testing.assert_allclose(outputs.detach().numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c.detach().numpy(), c_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("num_biases", [1, 2])
+@pytest.mark.parametrize("input_size,hidden_size,batch", SIZES[:3])
+def test_textbook_gru_follows_its_equations(num_biases, input_size, hidden_size, batch):
+    torch.manual_seed(9)
+    cell = GRUCell(input_size, hidden_size, num_biases=num_biases, reset_after=False).double()
+    P = numpy_parameters(cell)
+    x = torch.randn(batch, 5, input_size, dtype=torch.float64)
+    h0 = torch.randn(batch, hidden_size, dtype=torch.float64)
+    outputs, _ = unroll(cell, x, state=h0)
+    expected, _ = run_reference(lambda x_t, h: reference_textbook_gru_step(P, x_t, h), x.numpy(), h0.numpy())
+    np.testing.assert_allclose(outputs.detach().numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_textbook_and_pytorch_gru_differ():
+    # The two conventions are different functions of the same weights: the flag matters.
+    torch.manual_seed(10)
+    textbook = GRUCell(4, 5, reset_after=False)
+    pytorch_form = GRUCell(4, 5, reset_after=True)
+    pytorch_form.load_state_dict(textbook.state_dict())
+    x, h0 = torch.randn(3, 4), torch.randn(3, 5)
+    assert max_abs_diff(textbook(x, h0)[0], pytorch_form(x, h0)[0]) > 1e-3
