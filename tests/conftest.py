@@ -20,3 +20,6 @@ def venv_tool(name: str) -> str:
     found = shutil.which(name, path=search)
     assert found, f"{name} is not installed beside {sys.executable}: run `pip install -r requirements.txt`"
     return found
+
+# Crafted submissions for the grader's tests are data, not notebooks to run.
+collect_ignore_glob = ["grading/fixtures/*"]
