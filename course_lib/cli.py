@@ -13,6 +13,8 @@ from importlib import metadata
 import torch
 
 from course_lib import __version__, config
+from course_lib.grading.cli import add_parser as _add_release_parser
+from course_lib.data.cli import add_parser as _add_data_parser
 
 
 def _version_of(distribution: str) -> str:
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"course_lib {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_info_parser(subparsers)
+    _add_release_parser(subparsers)
+    _add_data_parser(subparsers)
     return parser
 
 
