@@ -15,6 +15,7 @@ import torch
 from course_lib import __version__, config
 from course_lib.grading.cli import add_parser as _add_release_parser
 from course_lib.data.cli import add_parser as _add_data_parser
+from course_lib.book import add_parser as _add_build_parser
 
 
 def _version_of(distribution: str) -> str:
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info_parser(subparsers)
     _add_release_parser(subparsers)
     _add_data_parser(subparsers)
+    _add_build_parser(subparsers)
     return parser
 
 

@@ -39,6 +39,20 @@ def relative_error(got, expected) -> float:
     return float(np.max(np.abs(got - expected) / scale)) if got.size else 0.0
 
 
+class RelativeError(float):
+    """A relative error that displays as words, not as a bare number.
+
+    nbgrader reads a test cell whose last line evaluates to a number as that many points (partial
+    credit); ``check_close(...)`` as a cell's last line would then score its relative error. Shown
+    as "relative error 3.1e-10", it is not a number to nbgrader, and it is still a float in code.
+    """
+
+    def __repr__(self) -> str:
+        return f"relative error {float(self):.1e}"
+
+    __str__ = __repr__
+
+
 def check_shape(name: str, got, expected_shape: Iterable[int]) -> None:
     """``got`` must be a tensor/array of exactly ``expected_shape``."""
     expected_shape = tuple(expected_shape)
@@ -51,7 +65,8 @@ def check_shape(name: str, got, expected_shape: Iterable[int]) -> None:
 def check_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 0.0) -> float:
     """``got`` must equal ``expected`` up to a relative error ``rtol`` (or an absolute ``atol``).
 
-    Returns the relative error, so a notebook can print it next to the tolerance.
+    Returns the relative error (a :class:`RelativeError`), so a notebook can print it next to the
+    tolerance.
     """
     if got is None:
         raise CheckFailed(f"{name} is None: did the function `return` its result?")
@@ -69,7 +84,7 @@ def check_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 0
             f"  largest difference at index {tuple(int(i) for i in index)}: "
             f"got {got_array[index]:.6g}, expected {expected_array[index]:.6g}"
         )
-    return error
+    return RelativeError(error)
 
 
 def check_equal(name: str, got, expected) -> None:

@@ -1,10 +1,12 @@
-"""`course release`: regenerate the student notebooks from the instructor notebooks."""
+"""`course release` (student notebooks from the instructor notebooks) and `course grade` (a class)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from course_lib.grading.course import NbgraderError
+from course_lib.grading.grade import Limits, grade_class
 from course_lib.grading.release import release
 
 
@@ -25,6 +27,23 @@ def run_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_grade(args: argparse.Namespace) -> int:
+    limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
+                    max_output_mb=args.max_output, no_network=not args.allow_network)
+    output = Path(args.output or Path(args.submissions).resolve().parent / f"grades-{args.chapter}")
+    try:
+        grades = grade_class(args.chapter, Path(args.submissions), output, jobs=args.jobs, limits=limits,
+                             solutions_dir=args.solutions,
+                             progress=lambda g: print(f"  graded {g.student}: {g.total:g} points ({g.status})",
+                                                      flush=True))
+    except (NbgraderError, FileNotFoundError) as error:
+        print(f"course grade: {error}")
+        return 1
+    print((output / "summary.txt").read_text(), end="")
+    print(f"wrote {output / 'grades.csv'}, {output / 'feedback'}/<student>.html and {output / 'autograded'}/")
+    return 0 if grades else 1
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "release", help="regenerate notebooks/ from solutions/ with nbgrader",
@@ -37,3 +56,27 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if notebooks/ differs from a fresh release")
     parser.set_defaults(func=run_release)
+
+    grade = subparsers.add_parser(
+        "grade", help="autograde a class's submissions of one chapter",
+        description="Autograde every submission of CHAPTER in SUBMISSIONS_DIR with nbgrader, each within "
+        "time, memory and output limits, and write grades.csv, one HTML feedback file per student "
+        "(hidden tests not revealed) and a summary. SUBMISSIONS_DIR is nbgrader's submitted/ layout "
+        "(<student>/<chapter>/*.ipynb) or a flat folder of <student>.ipynb files.",
+    )
+    grade.add_argument("chapter", metavar="CHAPTER")
+    grade.add_argument("submissions", metavar="SUBMISSIONS_DIR")
+    grade.add_argument("--output", metavar="DIR", help="where reports go (default: grades-CHAPTER beside "
+                       "SUBMISSIONS_DIR)")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    grade.add_argument("--timeout", type=int, default=Limits.cell_timeout, metavar="S",
+                       help=f"seconds per cell (default {Limits.cell_timeout})")
+    grade.add_argument("--notebook-timeout", type=int, default=Limits.notebook_timeout, metavar="S",
+                       help=f"seconds per notebook (default {Limits.notebook_timeout})")
+    grade.add_argument("--memory", type=int, default=Limits.memory_mb, metavar="MB",
+                       help=f"memory cap of a student's kernel (default {Limits.memory_mb})")
+    grade.add_argument("--max-output", type=float, default=Limits.max_output_mb, metavar="MB",
+                       help=f"output kept per notebook (default {Limits.max_output_mb})")
+    grade.add_argument("--solutions", metavar="DIR", help="instructor notebooks (default: the course's solutions/)")
+    grade.add_argument("--allow-network", action="store_true", help="do not cut the kernel off the network")
+    grade.set_defaults(func=run_grade)

@@ -1,43 +1,129 @@
-"""The book builds without a warning, and every page in _toc.yml becomes an HTML page."""
+"""The student edition builds with -W, and every page of _toc.yml becomes the page it should be.
 
-import subprocess
-from pathlib import Path
+The book is built once per session (see conftest.py) from a copy of the repository's sources plus
+a small test chapter, with the smoke profile and local MathJax, the way CI builds it.
+"""
 
-import pytest
+import json
+import re
+
 import yaml
+from booktest import CHAPTER, REPO, html_of
 
-from conftest import venv_tool
+from course_lib import book
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def toc_files(toc):
-    """Every `file:` entry of a jb-book table of contents, root first."""
-    files = [toc["root"]]
-    for entry in toc.get("chapters", []) + [c for part in toc.get("parts", []) for c in part["chapters"]]:
-        files.append(entry["file"])
-        files += [section["file"] for section in entry.get("sections", [])]
-    return files
+CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    output = tmp_path_factory.mktemp("book")
-    jupyter_book = venv_tool("jupyter-book")
-    done = subprocess.run([jupyter_book, "build", str(REPO), "--path-output", str(output), "-W", "--keep-going"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"the book did not build cleanly:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return output / "_build" / "html"
-
-
-def test_every_toc_page_is_built(built_book):
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    for page in toc_files(toc):
-        html = built_book / f"{Path(page).with_suffix('')}.html"
+def test_every_toc_page_is_built(student_book):
+    for page in student_book.pages():
+        html = student_book.html / f"{page}.html"
         assert html.is_file(), f"{page} is listed in _toc.yml but {html} was not built"
 
 
-def test_library_reference_renders_the_cell_equations(built_book):
-    reference = (built_book / "book" / "reference.html").read_text()
+def test_the_front_page_opens_the_landing_page(student_book):
+    root = yaml.safe_load((REPO / "_toc.yml").read_text())["root"]
+    index = (student_book.html / "index.html").read_text()
+    assert f'url={root}.html' in index, f"index.html should redirect to {root}.html:\n{index}"
+
+
+def test_library_reference_renders_the_cell_equations(student_book):
+    reference = html_of(student_book, "book/reference")
     assert "course_lib.cells.LSTMCell" in reference
     assert r"c_t &amp;= f_t \odot c_{t-1} + i_t \odot g_t" in reference  # the LSTM's equations, as math
+
+
+def test_landing_page_says_what_for_whom_prerequisites_setup_and_chapters(student_book):
+    landing = html_of(student_book, "book/intro")
+    for heading in ("Who it is for", "What you should know first", "Setting up", "The chapters"):
+        assert f">{heading}<" in landing, f"the landing page has no section {heading!r}"
+    for route in ("laptop, CPU only", "GPU", "Google Colab"):
+        assert route in landing, f"the landing page's set-up section does not mention {route!r}"
+    table = landing[landing.index(">The chapters<"):]
+    rows = re.findall(r"<tr class=\"row-(?:odd|even)\"><td><p>(\d)</p></td>", table)
+    assert rows == [str(n) for n in range(1, 10)], f"the chapter map should list chapters 1-9, found {rows}"
+    for page in ("setup", "grading"):
+        assert f'href="{page}.html' in landing, f"the landing page does not link to {page}"
+
+
+def test_grading_page_explains_visible_and_hidden_tests(student_book):
+    grading = html_of(student_book, "book/grading")
+    for fact in ("Visible tests", "Hidden tests", "from scratch", "feedback file", "by hand"):
+        assert fact in grading, f"the grading page does not mention {fact!r}"
+
+
+def test_bibliography_lists_the_five_papers(student_book):
+    bibliography = html_of(student_book, "book/bibliography")
+    entries = [re.sub(r"<[^>]+>", "", entry) for entry in re.findall(r'role="doc-biblioentry">(.*?)</div>', bibliography, re.S)]
+    for author, year in [("Zaremba", 2014), ("Greff", 2015), ("Cho", 2014), ("Hochreiter", 1997), ("Maas", 2011)]:
+        assert any(author in entry and f"{year}." in entry for entry in entries), \
+            f"the bibliography lacks {author} et al. {year}: {entries}"
+    landing = html_of(student_book, "book/intro")
+    assert landing.count('href="bibliography.html#id') >= 5, "the landing page should cite the papers"
+
+
+def test_book_code_cells_run_once_with_the_smoke_profile(student_book):
+    lecture = html_of(student_book, f"book/{CHAPTER}")
+    assert 'class="cell_output' in lecture and "profile: smoke" in lecture, \
+        "the lecture's code cell did not run (or not with COURSE_PROFILE=smoke)"
+    assert student_book.counter.read_text().splitlines() == ["ran"]
+
+
+def test_student_notebooks_are_published_unexecuted(student_book):
+    for page in student_book.pages():
+        if book.chapter_of(page, "notebooks"):
+            html = html_of(student_book, page)
+            assert "class=\"cell_output" not in html, f"{page} was executed: student notebooks must be published as given"
+    assignment = html_of(student_book, f"notebooks/{CHAPTER}/{CHAPTER}")
+    assert "raise" in assignment and "NotImplementedError" in assignment
+
+
+def test_solutions_are_not_in_the_student_edition(student_book):
+    assert not (student_book.html / "solutions").exists()
+    for page in student_book.html.rglob("*.html"):
+        assert "BEGIN SOLUTION" not in page.read_text(encoding="utf8"), f"{page} shows a solution"
+
+
+def test_assignment_pages_have_launch_and_download_buttons(student_book):
+    launch = CONFIG["launch_buttons"]
+    repository = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    assignments = [page for page in student_book.pages() if book.chapter_of(page, "notebooks")]
+    assert f"notebooks/{CHAPTER}/{CHAPTER}" in assignments
+    for page in assignments:
+        html = html_of(student_book, page).replace("&amp;", "&")
+        expected = {
+            "Binder": f"{launch['binderhub_url']}/v2/gh/{repository}/main?urlpath=lab/tree/{page}.ipynb",
+            "Colab": f"{launch['colab_url']}/github/{repository}/blob/main/{page}.ipynb",
+            "JupyterHub": f"{launch['jupyterhub_url']}/hub/user-redirect/git-pull?repo=",
+        }
+        for service, url in expected.items():
+            assert url in html, f"{page} has no {service} launch button ({url})"
+        depth = "../" * page.count("/")
+        assert f'href="{depth}_sources/{page}.ipynb"' in html, f"{page} has no .ipynb download button"
+        assert (student_book.html / "_sources" / f"{page}.ipynb").is_file()
+
+
+def test_math_is_served_from_the_book_itself(student_book):
+    mathjax = student_book.html / "_static" / book.LOCAL_MATHJAX_SCRIPT
+    assert mathjax.is_file(), f"{mathjax} is missing: course_mathjax: local did not copy MathJax"
+    assert any((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")), "MathJax's fonts are missing"
+    pages_with_math = 0
+    for page in student_book.pages():
+        html = html_of(student_book, page)
+        assert "cdn.jsdelivr.net/npm/mathjax" not in html, f"{page} loads MathJax from the CDN"
+        if 'class="math' in html:
+            pages_with_math += 1
+            assert book.LOCAL_MATHJAX_SCRIPT in html, f"{page} has math but does not load the local MathJax"
+    assert pages_with_math >= 2  # the library reference and the test chapter at least
+
+
+def test_each_script_is_declared_once(student_book):
+    # Jupyter Book 1.0.4 declares sphinx-thebe's `const THEBE_JS_URL` twice: a SyntaxError in browsers
+    for page in student_book.pages():
+        assert html_of(student_book, page).count("const THEBE_JS_URL") <= 1, f"{page} declares THEBE_JS_URL twice"
+
+
+def test_generated_notebook_metadata_is_json(student_book):
+    # the download button hands out this file: it must be the notebook, not a rendering of it
+    notebook = json.loads((student_book.html / "_sources" / "notebooks" / CHAPTER / f"{CHAPTER}.ipynb").read_text())
+    assert notebook["cells"][1]["metadata"]["nbgrader"]["grade_id"] == "double"

@@ -115,3 +115,11 @@ def test_honest_code_passes():
 def test_library_shortcuts_are_caught_with_a_message(shortcut):
     with pytest.raises(CheckFailed, match="library version of what this exercise asks you to write"):
         check_from_scratch(shortcut)
+
+
+def test_check_close_result_is_not_read_as_partial_credit():
+    # nbgrader turns a test cell's numeric last value into points; ours must not look numeric.
+    error = check_close("x", torch.tensor([1.0]), torch.tensor([1.0]))
+    assert repr(error) == "relative error 0.0e+00" and f"{error:.1e}" == "0.0e+00"
+    with pytest.raises(ValueError):
+        float(repr(error))
