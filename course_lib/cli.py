@@ -10,8 +10,6 @@ import argparse
 import sys
 from importlib import metadata
 
-import torch
-
 from course_lib import __version__, config
 from course_lib.grading.cli import add_parser as _add_release_parser
 from course_lib.data.cli import add_parser as _add_data_parser
@@ -26,6 +24,8 @@ def _version_of(distribution: str) -> str:
 
 
 def _describe_device() -> str:
+    import torch  # here, not at the top: `course --help` should not wait for torch
+
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return f"cpu ({torch.get_num_threads()} threads)"
@@ -41,7 +41,7 @@ def run_info(args: argparse.Namespace) -> int:
     rows = [
         ("course_lib", __version__),
         ("python", sys.version.split()[0]),
-        ("torch", torch.__version__),
+        ("torch", _version_of("torch")),
         ("jupyter-book", _version_of("jupyter-book")),
         ("nbgrader", _version_of("nbgrader")),
         ("nbval", _version_of("nbval")),

@@ -19,7 +19,6 @@ import random
 from pathlib import Path
 
 import numpy as np
-import torch
 
 PROFILES = ("smoke", "cpu", "full")
 PROFILE_VARIABLE = "COURSE_PROFILE"
@@ -34,7 +33,7 @@ def profile() -> str:
     """The active profile: ``COURSE_PROFILE`` if set, else ``full`` with CUDA, else ``cpu``."""
     name = os.environ.get(PROFILE_VARIABLE, "").strip().lower()
     if not name:
-        return "full" if torch.cuda.is_available() else "cpu"
+        return "full" if _cuda_available() else "cpu"
     if name not in PROFILES:
         raise ProfileError(
             f"{PROFILE_VARIABLE}={os.environ[PROFILE_VARIABLE]!r} is not a profile; "
@@ -48,9 +47,17 @@ def pick(*, smoke, cpu, full):
     return {"smoke": smoke, "cpu": cpu, "full": full}[profile()]
 
 
-def device() -> torch.device:
-    """CUDA when a GPU is visible, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _cuda_available() -> bool:
+    import torch  # imported when asked, so that `course --help` does not wait for torch
+
+    return torch.cuda.is_available()
+
+
+def device():
+    """CUDA when a GPU is visible, else the CPU (a ``torch.device``)."""
+    import torch
+
+    return torch.device("cuda" if _cuda_available() else "cpu")
 
 
 def data_dir() -> Path:
@@ -68,6 +75,8 @@ def data_dir() -> Path:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so that a run repeats exactly."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

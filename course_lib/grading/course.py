@@ -14,6 +14,8 @@ from pathlib import Path
 from course_lib.grading.tools import run_tool
 
 COURSE_ID = "rnn-course"
+# The file (named by this environment variable) where the grader's Execute step reports limits hit.
+STATUS_VARIABLE = "COURSE_GRADER_STATUS"
 
 
 class NbgraderError(RuntimeError):

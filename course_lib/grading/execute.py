@@ -28,8 +28,9 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from course_lib.grading.course import STATUS_VARIABLE
+
 RESTORE_LINE = "__import__('course_lib.grading.integrity', fromlist=['restore']).restore(globals())"
-STATUS_VARIABLE = "COURSE_GRADER_STATUS"
 
 
 def is_graded_test(cell: NotebookNode) -> bool:

@@ -35,9 +35,8 @@ from pathlib import Path
 import nbformat
 
 from course_lib.grading.autograde import read_scores
-from course_lib.grading.course import (check_config_loaded, make_course, nbgrader, repository_root,
-                                       solution_notebook)
-from course_lib.grading.execute import STATUS_VARIABLE
+from course_lib.grading.course import (STATUS_VARIABLE, check_config_loaded, make_course, nbgrader,
+                                       repository_root, solution_notebook)
 from course_lib.grading.integrity import find_tampering
 from course_lib.grading.submissions import Submission, find_submissions, load_submission
 from course_lib.grading.tools import venv_command
