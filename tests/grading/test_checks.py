@@ -1,5 +1,7 @@
 """The checks graded cells call: verdicts and messages."""
 
+import linecache
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,25 @@ def test_check_close_result_is_not_read_as_partial_credit():
     assert repr(error) == "relative error 0.0e+00" and f"{error:.1e}" == "0.0e+00"
     with pytest.raises(ValueError):
         float(repr(error))
+
+
+def define_like_a_notebook(code: str, name: str):
+    """Run code the way IPython runs a cell: a pseudo file name in linecache, a module that has no file."""
+    filename = f"<cell {name}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace = {"__name__": "notebook_without_file", "nn": nn, "torch": torch}
+    exec(compile(code, filename, "exec"), namespace)
+    return namespace[name]
+
+
+def test_a_class_defined_in_a_notebook_is_checked_method_by_method():
+    honest = define_like_a_notebook(
+        "class Honest(nn.Module):\n    def forward(self, x):\n        return torch.tanh(x)\n", "Honest")
+    cheat = define_like_a_notebook(
+        "class Cheat(nn.Module):\n    def forward(self, x):\n        return nn.LSTMCell(3, 4)(x)\n", "Cheat")
+    heir = define_like_a_notebook("class Heir(nn.LSTMCell):\n    pass\n", "Heir")
+    check_from_scratch(honest)
+    with pytest.raises(CheckFailed, match="uses `nn.LSTMCell`"):
+        check_from_scratch(cheat)
+    with pytest.raises(CheckFailed, match="inherits from torch.nn.modules.rnn.LSTMCell"):
+        check_from_scratch(heir)
