@@ -78,7 +78,8 @@ def test_feedback_is_written_and_hides_the_hidden_tests(graded_batch):
             assert not (feedback / f"{student}.html").exists()
             continue
         html = (feedback / f"{student}.html").read_text()
-        assert "scale(arange, -3)" not in html and "assert_allclose" not in html, student
+        # the hidden tests' own text (a student's code may mention assert_allclose itself)
+        assert "scale(arange, -3)" not in html and "add(torch.arange(3.0)" not in html, student
     wrong = (feedback / "wrong.html").read_text()
     assert "scale(ones, 2) is wrong" in wrong  # a visible test's message is shown
 
