@@ -21,6 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         submitted = Path(tmp) / "submitted"
         for index in range(args.students):
@@ -34,7 +35,7 @@ def main() -> None:
             times[jobs] = time.perf_counter() - started
             assert len(grades) == args.students
         same = (Path(tmp) / "out1" / "grades.csv").read_bytes() == (Path(tmp) / "out2" / "grades.csv").read_bytes()
-    print(f"{args.students} submissions, {os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}")
+    print(f"{args.students} submissions, {os.cpu_count()} CPUs, load average before: {load_before:.1f}, after: {os.getloadavg()[0]:.1f}")
     for jobs, seconds in times.items():
         print(f"--jobs {jobs}: {seconds:6.1f} s  ({seconds / args.students:.1f} s per submission)")
     print(f"speed-up with 2 jobs: {times[1] / times[2]:.2f}x; identical grades.csv: {same}")
