@@ -150,6 +150,17 @@ class BuiltBook:
         return [book.doc_name(name) for name in book.toc_files(self.toc)]
 
 
+def build_book(root: Path, edition: str, timeout: int = 900) -> BuiltBook:
+    """Build a temporary copy of the book (smoke profile, local MathJax); fail with the log if it breaks."""
+    counter = root.parent / f"{root.name}-counter.txt"
+    result = book.build(root, edition, profile="smoke", mathjax="local", capture=True, timeout=timeout,
+                        env=build_env(counter))
+    assert result.ok, f"the {edition} edition did not build cleanly with -W:\n{result.output[-6000:]}"
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    return BuiltBook(root, result.html, book.instructor_toc(toc) if edition == "instructor" else toc, counter,
+                     result.seconds)
+
+
 def html_of(built: BuiltBook, page: str) -> str:
     """The HTML of one page of a built book."""
     return (built.html / f"{page}.html").read_text(encoding="utf8")
