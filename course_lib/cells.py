@@ -386,10 +386,12 @@ def unroll(
             raise ValueError(f"every length must be in [1, {num_steps}]; got {lengths.tolist()}.")
         mask = lengths_to_mask(lengths, num_steps)
 
-    x_projected = cell.project_input(x)  # (B, T, G*H): one matrix product for all steps
+    # (B, T, G*H): one matrix product for all steps, split into T views with ONE backward node
+    # (indexing x_projected[:, t] would allocate a zero (B, T, G*H) gradient at every step).
+    x_steps = cell.project_input(x).unbind(1)
     outputs, gate_steps = [], []
     for t in range(num_steps):
-        h, new_state, gates = cell.step(x_projected[:, t], state)
+        h, new_state, gates = cell.step(x_steps[t], state)
         if mask is not None:
             real = mask[:, t, None]  # (B, 1)
             state = _keep_where(real, new_state, state)

@@ -11,7 +11,9 @@ way and adds:
   keep their results, the cell that killed the kernel and every later code cell get an error
   output saying why they did not run -- so their tests score 0 instead of the batch crashing;
 * before every graded test cell, :func:`course_lib.grading.integrity.restore` runs first, undoing
-  patches of ``torch.allclose``, ``check_close`` and friends.
+  patches of ``torch.allclose``, ``check_close`` and friends;
+* a warning printed by a test cell (stderr) is kept as ordinary output: nbgrader would otherwise
+  score the cell 0 although no test failed.
 
 What happened (limits hit, crashes) is appended to the JSON file named by the environment
 variable ``COURSE_GRADER_STATUS``, which the grade report turns into a status per student.
@@ -91,6 +93,12 @@ class GuardedExecute(Execute):
             cell.outputs = list(cell.get("outputs", [])) + [not_run_output(self._stop_reason)]
         finally:
             cell.source = original_source
+        if is_graded_test(cell):
+            # nbgrader scores a test cell 0 when it wrote to stderr; a warning from a correct answer
+            # (a deprecation, a torch UserWarning) must not cost points, so it is kept as stdout.
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    out["name"] = "stdout"
         errors = {out.get("ename") for out in cell.get("outputs", []) if out.get("output_type") == "error"}
         if "CellTimeoutError" in errors:
             self._event("cell time limit")

@@ -153,7 +153,9 @@ def grade_submission(template: Path, chapter: str, submission: Submission, limit
         target = root / "submitted" / student / chapter / f"{chapter}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(submission.notebook, target)
-        env = dict(os.environ, JUPYTER_PATH=str(root / "jupyter"), **{STATUS_VARIABLE: str(Path(tmp) / "status.json")})
+        # Graded cells never need the chapter's training sizes: notebooks run with the smoke profile.
+        env = dict(os.environ, JUPYTER_PATH=str(root / "jupyter"), COURSE_PROFILE="smoke",
+                   **{STATUS_VARIABLE: str(Path(tmp) / "status.json")})
         env["PATH"] = os.pathsep.join([str(Path(venv_command("nbgrader")).parent), env.get("PATH", "")])
         budget = limits.notebook_timeout + 180 if limits.notebook_timeout else None
         code, log = _run_nbgrader(root, ["autograde", chapter, "--student", student, "--force"], env, budget)
