@@ -1,0 +1,259 @@
+"""``course regenerate``: run the instructor notebooks at a profile's size and collect their figures.
+
+For each chapter the solution notebook ``solutions/<ch>/<ch>.ipynb`` is executed top to bottom
+as nbval executes it (a kernel of this environment, in the notebook's folder, no time limit per
+cell under ``cpu`` and ``full``), with ``COURSE_PROFILE`` set and matplotlib's inline backend,
+so the executed notebook keeps its figures whatever ``MPLBACKEND`` says. Written to ``--output``:
+
+* ``<ch>/<ch>.ipynb``   the executed notebook with its outputs (also when a cell failed);
+* ``<ch>/figures.jsonl`` the figures the notebook reported (:mod:`course_lib.results`);
+* ``results.json``      per chapter: device, profile, wall time, status and every figure with its
+  target and whether it was met. Chapters regenerated earlier into the same folder are kept.
+
+Each chapter runs in a process of its own (``--jobs`` at a time: on a GPU the chapters share the
+card well, as most of their kernels are small), so one chapter's crash never stops the others.
+The command prints a table and exits 1 when a chapter failed or missed a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from course_lib import config
+from course_lib.results import TargetMissed, format_value, read_results_file, run_description
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+#: Inline figures in the executed notebooks, whatever MPLBACKEND the caller has (CI sets Agg).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Per-cell time limit in seconds: smoke runs must stay quick; training cells may run for long.
+CELL_TIMEOUT = {"smoke": 900, "cpu": None, "full": None}
+STATUS_OK, STATUS_MISSED, STATUS_FAILED = "ok", "missed target", "failed"
+
+
+def default_output(root: Path, profile: str) -> Path:
+    """``results/<profile>`` in the course folder: what the book's results tables are made from."""
+    return root / "results" / profile
+
+
+# -------------------------------------------------------------------------------- one chapter
+
+def execute_chapter(root: Path, chapter: str, profile: str, output: Path) -> dict:
+    """Execute one chapter's solution notebook in this process; return its entry of results.json.
+
+    The caller must have set ``COURSE_PROFILE`` and ``COURSE_RESULTS_FILE`` in the environment
+    (the kernel inherits it): :func:`run_chapter` does, in a fresh process.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+    from course_lib.grading.course import solution_notebook
+
+    source = solution_notebook(root / "solutions", chapter)
+    target_dir = output / chapter
+    target_dir.mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.read(source, as_version=4)
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT[profile], kernel_name="python3",
+                            resources={"metadata": {"path": str(source.parent)}})
+    started = time.perf_counter()
+    status, error = STATUS_OK, None
+    try:
+        client.execute()
+    except (CellExecutionError, DeadKernelError, TimeoutError, RuntimeError) as failure:
+        missed = getattr(failure, "ename", None) == TargetMissed.__name__  # check_targets() said so
+        status, error = (STATUS_MISSED if missed else STATUS_FAILED), _last_lines(str(failure))
+    finally:
+        seconds = time.perf_counter() - started
+        nbformat.write(notebook, target_dir / f"{chapter}.ipynb")
+    run, figures = read_results_file(target_dir / "figures.jsonl")
+    if status == STATUS_OK and any(figure["met"] is False for figure in figures):
+        status = STATUS_MISSED
+    return {"chapter": chapter, **(run or run_description()), "profile": profile,
+            "wall_seconds": round(seconds, 1), "status": status, "error": error, "figures": figures,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _last_lines(text: str, lines: int = 25) -> str:
+    # nbclient's message holds the whole cell and a coloured traceback; its end says what went wrong.
+    return "\n".join(ANSI_ESCAPE.sub("", text).strip().splitlines()[-lines:])
+
+
+def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: float | None = None) -> dict:
+    """Regenerate one chapter in a fresh process and return its entry (a failed entry if it died).
+
+    timeout: seconds for the whole chapter; past it the chapter is stopped and marked failed,
+    keeping the figures it had reported.
+    """
+    target_dir = output / chapter
+    target_dir.mkdir(parents=True, exist_ok=True)
+    figures_file = target_dir / "figures.jsonl"
+    figures_file.unlink(missing_ok=True)  # figures of an earlier run must not mix with this one
+    entry_file = target_dir / "result.json"
+    entry_file.unlink(missing_ok=True)
+    env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_FILE=str(figures_file),
+               MPLBACKEND=INLINE_BACKEND, PYTHONUNBUFFERED="1")
+    started = time.perf_counter()
+    with open(target_dir / "regenerate.log", "w", encoding="utf-8") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "course_lib.regenerate", "--worker", chapter, "--profile", profile,
+             "--output", str(output), "--course", str(root)],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            returncode = worker.wait(timeout=timeout)
+            problem = f"the regenerating process exited with code {returncode}"
+        except subprocess.TimeoutExpired:
+            _kill_tree(worker.pid)
+            worker.wait()
+            returncode, problem = None, f"stopped after the time limit of {timeout:g} s"
+    if returncode == 0 and entry_file.exists():
+        return json.loads(entry_file.read_text(encoding="utf-8"))
+    run, figures = read_results_file(figures_file)
+    return {"chapter": chapter, **(run or {}), "profile": profile,
+            "wall_seconds": round(time.perf_counter() - started, 1), "status": STATUS_FAILED,
+            "error": f"{problem}; see {target_dir / 'regenerate.log'}", "figures": figures,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _kill_tree(pid: int) -> None:
+    # The kernel runs in a session of its own (jupyter_client starts it so): kill it by ancestry.
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        processes = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+# -------------------------------------------------------------------------------- many chapters
+
+def regenerate(root: Path, chapters: list[str], profile: str, output: Path, jobs: int = 1,
+               timeout: float | None = None, progress: bool = True) -> dict:
+    """Regenerate ``chapters`` (``jobs`` at a time), merge them into ``output/results.json``, return it."""
+    from tqdm.auto import tqdm
+
+    output.mkdir(parents=True, exist_ok=True)
+    results_path = output / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    results.setdefault("chapters", {})
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run_chapter, root, chapter, profile, output, timeout): chapter for chapter in chapters}
+        bar = tqdm(total=len(futures), desc=f"regenerate ({profile})", unit="chapter", disable=not progress)
+        for future in as_completed(futures):
+            entry = future.result()
+            results["chapters"][entry["chapter"]] = entry
+            _write_json(results_path, results)  # a chapter that finished is never lost
+            bar.write(f"{entry['chapter']}: {entry['status']} in {entry['wall_seconds']:.0f} s")
+            bar.update()
+        bar.close()
+    results["chapters"] = dict(sorted(results["chapters"].items()))
+    _write_json(results_path, results)
+    return results
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def table(results: dict, chapters: list[str] | None = None) -> str:
+    """The results as a plain-text table: one line per figure, a header line per chapter."""
+    lines = []
+    for chapter, entry in results.get("chapters", {}).items():
+        if chapters is not None and chapter not in chapters:
+            continue
+        device = f"{entry.get('device', '?')}, {entry.get('threads', '?')} threads"
+        lines.append(f"{chapter}  [{entry['status']}]  {entry['profile']} on {device}, "
+                     f"{entry['wall_seconds']:.0f} s")
+        for figure in entry["figures"]:
+            verdict = "" if figure["met"] is None else ("met" if figure["met"] else "MISSED")
+            lines.append(f"    {figure['name']:<64s} {format_value(figure['value']):>10s}  "
+                         f"{figure['target'] or '':<11s} {verdict}")
+        if entry.get("error"):
+            lines += ["    " + line for line in entry["error"].splitlines()[-6:]]
+    return "\n".join(lines)
+
+
+def failed(results: dict, chapters: list[str]) -> list[str]:
+    """The chapters among ``chapters`` that failed or missed a target."""
+    return [chapter for chapter in chapters if results["chapters"][chapter]["status"] != STATUS_OK]
+
+
+# -------------------------------------------------------------------------------- the command
+
+def run_command(args: argparse.Namespace) -> int:
+    from course_lib.grading.course import chapters as known_chapters, repository_root
+
+    root = Path(args.course).resolve() if args.course else repository_root()
+    profile = args.profile or config.profile()
+    if profile not in config.PROFILES:
+        print(f"course regenerate: unknown profile {profile!r}; use one of {', '.join(config.PROFILES)}.",
+              file=sys.stderr)
+        return 2
+    available = known_chapters(root / "solutions")
+    unknown = [chapter for chapter in args.chapters if chapter not in available]
+    if unknown:
+        print(f"course regenerate: no chapter {', '.join(unknown)}; the chapters are: {', '.join(available)}.",
+              file=sys.stderr)
+        return 2
+    chapters = args.chapters or available
+    output = Path(args.output).resolve() if args.output else default_output(root, profile)
+    if args.worker:
+        entry = execute_chapter(root, args.worker, profile, output)
+        _write_json(output / args.worker / "result.json", entry)
+        return 0
+    results = regenerate(root, chapters, profile, output, jobs=args.jobs, timeout=args.timeout,
+                         progress=not args.quiet)
+    print(table(results, chapters))
+    print(f"\nresults: {output / 'results.json'}; executed notebooks: {output}/<chapter>/<chapter>.ipynb")
+    bad = failed(results, chapters)
+    if bad:
+        print(f"course regenerate: {len(bad)} chapter(s) failed or missed a target: {', '.join(bad)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "regenerate", help="run the instructor notebooks at a profile's size and collect their figures",
+        description="Execute the instructor notebooks (as nbval does), keep them with their outputs and "
+        "write results.json with each chapter's device, wall time and headline figures against their "
+        "targets. Exits 1 when a chapter fails or misses a target.")
+    parser.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapters to run (default: all)")
+    parser.add_argument("--profile", choices=config.PROFILES,
+                        help="smoke, cpu or full (default: the active profile: full with a GPU, else cpu)")
+    parser.add_argument("--output", metavar="DIR", help="where to write (default: results/<profile>)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="chapters run at the same time (default 1; on a GPU, all of them)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop a chapter that runs longer than this and mark it failed (default: none)")
+    parser.add_argument("--course", metavar="DIR", help="the course folder (default: this repository)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--worker", metavar="CHAPTER", help=argparse.SUPPRESS)  # one chapter, in-process
+    parser.set_defaults(func=run_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.regenerate")
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["regenerate", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""`course regenerate` on a small course of its own: statuses, figures, figures kept, timeouts, exit codes."""
+
+import json
+
+import nbformat
+import pytest
+
+from course_lib.regenerate import main
+
+SETUP = "from course_lib.results import report, check_targets\nimport matplotlib.pyplot as plt"
+
+CHAPTERS = {
+    # A chapter that meets its target and draws a figure.
+    "good": [SETUP, "plt.plot([1, 2, 3])\nplt.show()", "report('accuracy', 0.75, at_least=0.5)",
+             "report('parameters', 91_600)", "check_targets()"],
+    # One that runs to the end but misses a target: every figure is still reported.
+    "short": [SETUP, "report('valid perplexity', 130.5, at_most=120.7)", "report('test perplexity', 125.0)",
+              "check_targets()"],
+    # One whose code breaks after a first figure.
+    "broken": [SETUP, "report('first', 1.0)", "raise RuntimeError('the data set is missing')"],
+    # One that runs past the chapter's time limit after a first figure.
+    "slow": [SETUP, "report('before the long cell', 2.0)", "import time\ntime.sleep(600)"],
+}
+
+
+def write_course(root):
+    for chapter, cells in CHAPTERS.items():
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        (root / "solutions" / chapter).mkdir(parents=True)
+        nbformat.write(notebook, root / "solutions" / chapter / f"{chapter}.ipynb")
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    write_course(root)
+    output = root / "out"
+    code = main(["--course", str(root), "--output", str(output), "--profile", "smoke", "--jobs", "2",
+                 "--timeout", "45", "--quiet"])
+    return root, output, code
+
+
+def test_exit_code_and_statuses(regenerated):
+    _, output, code = regenerated
+    assert code == 1
+    chapters = json.loads((output / "results.json").read_text())["chapters"]
+    assert {name: entry["status"] for name, entry in chapters.items()} == {
+        "broken": "failed", "good": "ok", "short": "missed target", "slow": "failed"}
+    assert "the data set is missing" in chapters["broken"]["error"]
+    assert "time limit of 45 s" in chapters["slow"]["error"]
+    assert 45 <= chapters["slow"]["wall_seconds"] < 100
+
+
+def test_figures_and_run_description(regenerated):
+    _, output, _ = regenerated
+    chapters = json.loads((output / "results.json").read_text())["chapters"]
+    good = chapters["good"]
+    assert (good["profile"], good["device"]) == ("smoke", "CPU")
+    assert [(f["name"], f["value"], f["target"], f["met"]) for f in good["figures"]] == [
+        ("accuracy", 0.75, ">= 0.5000", True), ("parameters", 91600.0, None, None)]
+    assert [(f["name"], f["met"]) for f in chapters["short"]["figures"]] == [
+        ("valid perplexity", False), ("test perplexity", None)]
+    # Chapters that died keep what they had reported.
+    assert [f["name"] for f in chapters["broken"]["figures"]] == ["first"]
+    assert [f["name"] for f in chapters["slow"]["figures"]] == ["before the long cell"]
+
+
+def test_executed_notebooks_keep_their_figures(regenerated):
+    # The test session runs with MPLBACKEND=Agg, which would keep no figure at all.
+    _, output, _ = regenerated
+    executed = nbformat.read(output / "good" / "good.ipynb", as_version=4)
+    outputs = [o for cell in executed.cells for o in cell.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert any("accuracy: 0.7500  (target >= 0.5000: met)" in o.get("text", "") for o in outputs)
+    broken = nbformat.read(output / "broken" / "broken.ipynb", as_version=4)
+    assert broken.cells[2].outputs[-1]["ename"] == "RuntimeError"
+
+
+def test_a_rerun_of_one_chapter_keeps_the_others(regenerated, capsys):
+    root, output, _ = regenerated
+    code = main(["good", "--course", str(root), "--output", str(output), "--profile", "smoke", "--quiet"])
+    assert code == 0  # only the chapters asked for decide the exit code
+    chapters = json.loads((output / "results.json").read_text())["chapters"]
+    assert sorted(chapters) == ["broken", "good", "short", "slow"]
+    assert "good  [ok]  smoke on CPU" in capsys.readouterr().out
+
+
+def test_unknown_chapter_is_named(tmp_path, capsys):
+    write_course(tmp_path)
+    assert main(["nonesuch", "--course", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    assert "no chapter nonesuch; the chapters are: broken, good, short, slow" in capsys.readouterr().err
