@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The course at full size on a GPU machine, in one go: the cells benchmark, then every chapter's
+# solution notebook under the `full` profile (`course regenerate --profile full`, all chapters at
+# once on the one GPU). Written for a machine that has CUDA, torch, numpy and matplotlib but no
+# internet: the notebook tools come as wheels from .device/wheels and the data sets from
+# .device/data (see "Full size on a GPU" in the README for how to fill both).
+#
+#   OUT=/some/folder bash benchmarks/gpu_full.sh
+#
+# Writes to $OUT: gpu.txt (nvidia-smi), cells_gpu.json/.txt (benchmarks/cells.py), results.json
+# and regenerate.txt (course regenerate), regenerated.tar.gz (the executed notebooks and logs).
+# Time limits keep the whole run under 10 minutes, so that a lease's single call brings back
+# whatever finished: each chapter gets CHAPTER_LIMIT seconds.
+set -u
+OUT=${OUT:?set OUT to the folder that receives the results}
+CHAPTER_LIMIT=${CHAPTER_LIMIT:-440}
+PROFILE=${PROFILE:-full}
+repo=$(pwd)
+work=${WORK:-/tmp/course-gpu}
+mkdir -p "$work" "$OUT"
+started=$(date +%s)
+say() { echo "[$(( $(date +%s) - started )) s] $*"; }
+
+say "environment"
+"${BASE_PYTHON:-python3}" -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/pip" install -q --no-index --find-links .device/wheels \
+  nbclient nbformat ipykernel ipywidgets matplotlib-inline jupyter-client 2>&1 | tail -3
+export PATH="$work/venv/bin:$PATH" PYTHONPATH="$repo" COURSE_DATA_DIR="$work/data" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+python -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
+
+say "data"
+mkdir -p "$COURSE_DATA_DIR/imdb"
+for name in ptb tinyshakespeare timemachine; do cp -r ".device/data/$name" "$COURSE_DATA_DIR/"; done
+tar -xzf .device/data/aclImdb_labeled.tar.gz -C "$COURSE_DATA_DIR/imdb"
+
+if [ -f benchmarks/cells.py ]; then
+  say "cells benchmark"
+  timeout 90 python benchmarks/cells.py --device cuda --json "$OUT/cells_gpu.json" > "$OUT/cells_gpu.txt" 2>&1
+  tail -15 "$OUT/cells_gpu.txt"
+fi
+
+say "course regenerate --profile $PROFILE"
+timeout $(( CHAPTER_LIMIT + 30 )) python -m course_lib.regenerate --profile "$PROFILE" --jobs 9 \
+  --timeout "$CHAPTER_LIMIT" --output "$work/$PROFILE" --quiet > "$OUT/regenerate.txt" 2>&1
+say "regenerate exited with $?"
+cp "$work/$PROFILE/results.json" "$OUT/" 2>/dev/null
+tar -czf "$OUT/regenerated.tar.gz" -C "$work" "$PROFILE"
+tail -70 "$OUT/regenerate.txt"
+say "done"
