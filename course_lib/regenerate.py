@@ -193,6 +193,63 @@ def failed(results: dict, chapters: list[str]) -> list[str]:
     return [chapter for chapter in chapters if results["chapters"][chapter]["status"] != STATUS_OK]
 
 
+# -------------------------------------------------------------------------------- the book's tables
+
+#: The order of the profiles in a chapter's results table.
+TABLE_PROFILES = ("full", "cpu")
+VERDICT = {True: "met", False: "**missed**", None: ""}
+
+
+def chapter_table(chapter: str, entries: dict[str, dict]) -> str:
+    """A chapter's results as Markdown: one table per profile that was regenerated.
+
+    entries: profile -> that profile's entry of results.json for this chapter.
+    """
+    parts = []
+    for profile in TABLE_PROFILES:
+        entry = entries.get(profile)
+        if entry is None:
+            parts.append(f"**`{profile}` profile:** not regenerated yet "
+                         f"(`course regenerate {chapter} --profile {profile}`).\n")
+            continue
+        device = entry.get("device", "?")
+        if device == "CPU":
+            device = f"CPU, {entry.get('threads', '?')} of {entry.get('cpu_count', '?')} cores"
+        parts.append(f"**`{profile}` profile** on {device}, torch {entry.get('torch', '?')}, "
+                     f"{entry['wall_seconds'] / 60:.1f} minutes for the whole notebook, "
+                     f"{entry.get('finished', '?')[:10]}"
+                     + ("" if entry["status"] == STATUS_OK else f" (**{entry['status']}**)") + ":\n")
+        parts.append("| figure | value | target |\n|---|---:|---|")
+        for figure in entry["figures"]:
+            unit = f" {figure['unit']}" if figure.get("unit") else ""
+            target = f"{figure['target']} {VERDICT[figure['met']]}" if figure["target"] else ""
+            parts.append(f"| {figure['name']} | {format_value(figure['value'])}{unit} | {target} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_book_tables(root: Path) -> list[Path]:
+    """``book/results/<chapter>.md`` from ``results/<profile>/results.json``: what the pages include."""
+    by_chapter: dict[str, dict[str, dict]] = {}
+    for profile in TABLE_PROFILES:
+        path = default_output(root, profile) / "results.json"
+        if path.exists():
+            for chapter, entry in json.loads(path.read_text(encoding="utf-8"))["chapters"].items():
+                by_chapter.setdefault(chapter, {})[profile] = entry
+    from course_lib.grading.course import chapters as known_chapters
+
+    written = []
+    folder = root / "book" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    for chapter in known_chapters(root / "solutions"):
+        path = folder / f"{chapter}.md"
+        header = (f"<!-- Written by `course regenerate` from results/<profile>/results.json: "
+                  f"do not edit by hand. -->\n\n")
+        path.write_text(header + chapter_table(chapter, by_chapter.get(chapter, {})), encoding="utf-8")
+        written.append(path)
+    return written
+
+
 # -------------------------------------------------------------------------------- the command
 
 def run_command(args: argparse.Namespace) -> int:
@@ -220,6 +277,9 @@ def run_command(args: argparse.Namespace) -> int:
                          progress=not args.quiet)
     print(table(results, chapters))
     print(f"\nresults: {output / 'results.json'}; executed notebooks: {output}/<chapter>/<chapter>.ipynb")
+    if output == default_output(root, profile) and profile in TABLE_PROFILES:
+        write_book_tables(root)
+        print(f"the chapters' results tables: {root / 'book' / 'results'}/<chapter>.md")
     bad = failed(results, chapters)
     if bad:
         print(f"course regenerate: {len(bad)} chapter(s) failed or missed a target: {', '.join(bad)}",

@@ -37,7 +37,7 @@ def regenerated(tmp_path_factory):
     write_course(root)
     output = root / "out"
     code = main(["--course", str(root), "--output", str(output), "--profile", "smoke", "--jobs", "2",
-                 "--timeout", "45", "--quiet"])
+                 "--timeout", "90", "--quiet"])
     return root, output, code
 
 
@@ -48,8 +48,8 @@ def test_exit_code_and_statuses(regenerated):
     assert {name: entry["status"] for name, entry in chapters.items()} == {
         "broken": "failed", "good": "ok", "short": "missed target", "slow": "failed"}
     assert "the data set is missing" in chapters["broken"]["error"]
-    assert "time limit of 45 s" in chapters["slow"]["error"]
-    assert 45 <= chapters["slow"]["wall_seconds"] < 100
+    assert "time limit of 90 s" in chapters["slow"]["error"]
+    assert 90 <= chapters["slow"]["wall_seconds"] < 150
 
 
 def test_figures_and_run_description(regenerated):
@@ -90,3 +90,30 @@ def test_unknown_chapter_is_named(tmp_path, capsys):
     write_course(tmp_path)
     assert main(["nonesuch", "--course", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no chapter nonesuch; the chapters are: broken, good, short, slow" in capsys.readouterr().err
+
+
+def test_book_tables_come_from_the_results_files(tmp_path):
+    from course_lib.regenerate import write_book_tables
+
+    write_course(tmp_path)
+    entry = {"chapter": "good", "profile": "full", "device": "NVIDIA H200", "threads": 16, "cpu_count": 16,
+             "torch": "2.11.0", "wall_seconds": 312.0, "status": "missed target", "finished": "2026-11-26 05:00:00",
+             "figures": [{"name": "LSTM test accuracy", "value": 0.8912, "unit": "", "target": ">= 0.8900", "met": True},
+                         {"name": "valid loss", "value": 1.47, "unit": "nats/char", "target": "<= 1.4500", "met": False},
+                         {"name": "parameters", "value": 91600.0, "unit": "", "target": None, "met": None}]}
+    (tmp_path / "results" / "full").mkdir(parents=True)
+    (tmp_path / "results" / "full" / "results.json").write_text(json.dumps({"chapters": {"good": entry}}))
+    written = write_book_tables(tmp_path)
+    assert sorted(path.name for path in written) == ["broken.md", "good.md", "short.md", "slow.md"]
+    assert (tmp_path / "book" / "results" / "good.md").read_text().splitlines()[2:] == [
+        "**`full` profile** on NVIDIA H200, torch 2.11.0, 5.2 minutes for the whole notebook, 2026-11-26 "
+        "(**missed target**):",
+        "",
+        "| figure | value | target |",
+        "|---|---:|---|",
+        "| LSTM test accuracy | 0.8912 | >= 0.8900 met |",
+        "| valid loss | 1.4700 nats/char | <= 1.4500 **missed** |",
+        "| parameters | 91,600 |  |",
+        "",
+        "**`cpu` profile:** not regenerated yet (`course regenerate good --profile cpu`).",
+    ]
