@@ -5,8 +5,10 @@ Both editions come from the one ``_config.yml`` and the one ``_toc.yml`` at the 
 * **student** -- the ``book/`` pages and each chapter's student notebook (``notebooks/<ch>/<ch>``),
   which is published unexecuted, with launch (Binder, Colab, JupyterHub) and download buttons.
   Written to ``_build/html``.
-* **instructor** -- the same, plus each chapter's solution notebook (``solutions/<ch>/<ch>``),
-  executed under the active ``COURSE_PROFILE``, right after the student notebook. Its table of
+* **instructor** -- the same, plus each chapter's solution notebook right after the student
+  notebook: the one ``course regenerate`` executed under the active ``COURSE_PROFILE``
+  (``results/<profile>/<ch>/<ch>``, shown as it is) when there is one, else ``solutions/<ch>/<ch>``
+  executed by the build. Its table of
   contents is *derived* from ``_toc.yml`` (:func:`instructor_toc`), never kept by hand. Written to
   ``_build/instructor/_build/html``.
 
@@ -45,6 +47,9 @@ LOCAL_MATHJAX_SCRIPT = "mathjax/tex-mml-chtml.js"
 #: Student notebooks are exercises: never executed. Patterns match the end of a path.
 STUDENT_NOTEBOOKS = "notebooks/*/*.ipynb"
 SOLUTION_NOTEBOOKS = "solutions/*/*.ipynb"
+#: ``course regenerate`` writes executed solutions to results/<profile>/<ch>/<ch>.ipynb: never re-run.
+REGENERATED_FOLDER = "results"
+REGENERATED_NOTEBOOKS = f"{REGENERATED_FOLDER}/*/*/*.ipynb"
 
 
 class BookError(Exception):
@@ -96,11 +101,19 @@ def chapter_of(doc: str, folder: str) -> str | None:
     return None
 
 
-def instructor_toc(toc: dict, root: Path | None = None) -> dict:
-    """The instructor edition's toc: ``solutions/<ch>/<ch>`` right after each ``notebooks/<ch>/<ch>``.
+def regenerated_notebook(chapter: str, profile: str) -> str:
+    """Where ``course regenerate`` keeps a chapter's executed solution (a doc name, no suffix)."""
+    return f"{REGENERATED_FOLDER}/{profile}/{chapter}/{chapter}"
 
-    Everything else is kept as it is. With ``root``, a missing solution notebook is a
-    :class:`BookError` (the instructor edition would silently lack it otherwise).
+
+def instructor_toc(toc: dict, root: Path | None = None, profile: str | None = None) -> dict:
+    """The instructor edition's toc: each chapter's solution right after ``notebooks/<ch>/<ch>``.
+
+    The solution is ``solutions/<ch>/<ch>`` (executed by the build), or, with ``root`` and
+    ``profile``, the notebook ``course regenerate`` executed under that profile when it exists
+    (``results/<profile>/<ch>/<ch>``: shown with its outputs, not run again). Everything else is
+    kept as it is. With ``root``, a missing solution notebook is a :class:`BookError` (the
+    instructor edition would silently lack it otherwise).
     """
     derived = copy.deepcopy(toc)
     for entries in _entry_lists(derived):
@@ -109,10 +122,13 @@ def instructor_toc(toc: dict, root: Path | None = None) -> dict:
         while index < len(entries):
             chapter = chapter_of(entries[index].get("file", ""), "notebooks")
             solution = f"solutions/{chapter}/{chapter}"
-            if chapter and solution not in listed:
+            executed = regenerated_notebook(chapter, profile) if profile else None
+            if chapter and not listed & {solution, executed}:
                 if root is not None and not (root / f"{solution}.ipynb").is_file():
                     raise BookError(f"_toc.yml lists notebooks/{chapter}/{chapter} but the instructor "
                                     f"notebook {solution}.ipynb does not exist")
+                if root is not None and executed and (root / f"{executed}.ipynb").is_file():
+                    solution = executed
                 entries.insert(index + 1, {"file": solution})
                 index += 1
             index += 1
@@ -139,7 +155,7 @@ def edition_config(config: dict, edition: str, *, profile: str, root: Path, math
     execute = derived.setdefault("execute", {})
     execute["cache"] = str((root / "_build" / f".jupyter_cache-{profile}").resolve())
     excluded = [p for p in execute.get("exclude_patterns", []) if edition == "student" or p != SOLUTION_NOTEBOOKS]
-    for needed in [STUDENT_NOTEBOOKS] + ([SOLUTION_NOTEBOOKS] if edition == "student" else []):
+    for needed in [STUDENT_NOTEBOOKS, REGENERATED_NOTEBOOKS] + ([SOLUTION_NOTEBOOKS] if edition == "student" else []):
         if needed not in excluded:
             excluded.append(needed)
     execute["exclude_patterns"] = excluded
@@ -185,7 +201,7 @@ def prepare(root: Path, edition: str, *, profile: str, mathjax: str | None = Non
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf8"))
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf8"))
     if edition == "instructor":
-        toc = instructor_toc(toc, root)
+        toc = instructor_toc(toc, root, profile)
     folder = root / "_build" / ".course" / edition
     folder.mkdir(parents=True, exist_ok=True)
     header = "# Generated by `course build` from the repository's {} -- edit that one, not this.\n"

@@ -46,6 +46,21 @@ def test_instructor_toc_refuses_a_chapter_without_solution(tmp_path):
         book.instructor_toc(toc, tmp_path)
 
 
+def test_instructor_toc_shows_the_regenerated_notebook_of_the_profile(tmp_path):
+    toc = {"format": "jb-book", "root": "book/intro", "chapters": [
+        {"file": "notebooks/bptt/bptt"}, {"file": "notebooks/params/params"}]}
+    for chapter in ("bptt", "params"):
+        (tmp_path / "solutions" / chapter).mkdir(parents=True)
+        (tmp_path / "solutions" / chapter / f"{chapter}.ipynb").write_text("{}")
+    (tmp_path / "results" / "full" / "bptt").mkdir(parents=True)
+    (tmp_path / "results" / "full" / "bptt" / "bptt.ipynb").write_text("{}")
+    derived = book.instructor_toc(toc, tmp_path, "full")
+    assert book.toc_files(derived) == ["book/intro", "notebooks/bptt/bptt", "results/full/bptt/bptt",
+                                       "notebooks/params/params", "solutions/params/params"]
+    assert book.instructor_toc(derived, tmp_path, "full") == derived, "deriving twice must not add a second one"
+    assert book.toc_files(book.instructor_toc(toc, tmp_path, "cpu"))[2] == "solutions/bptt/bptt"
+
+
 def test_the_repository_toc_lists_each_chapter_as_lecture_then_assignment():
     chapters = chapters_part(TOC)
     assert chapters, 'the "Chapters" part must not be empty'
@@ -83,6 +98,7 @@ def test_which_notebooks_each_edition_executes(edition, tmp_path):
 
     assert excluded("notebooks/bptt/bptt.ipynb"), "student notebooks must never be executed"
     assert excluded("solutions/bptt/bptt.ipynb") == (edition == "student")
+    assert excluded("results/full/bptt/bptt.ipynb"), "notebooks course regenerate executed are shown, not re-run"
     assert not excluded("book/bptt.md")
     assert derived["execute"]["cache"] == str(tmp_path.resolve() / "_build" / ".jupyter_cache-smoke")
     assert ("instructor edition" in derived["title"]) == (edition == "instructor")
