@@ -19,9 +19,21 @@ Every accumulator has the same small interface, which :func:`course_lib.train.fi
     metric.compute() -> float        # the value over all batches since reset()
 
 Shapes: classification ``logits: (B, C)``, ``targets: (B,)``; sequences ``logits: (B, T, V)``,
-``targets: (B, T)``. Padding positions carry ``ignore_index`` (the course's ``.pad`` id, 0).
-Continuous streams (PTB, characters) have no padding and a real token at id 0: pass
-``ignore_index=None`` there.
+``targets: (B, T)``.
+
+``ignore_index`` must be said every time. :func:`masked_cross_entropy`, :func:`perplexity`,
+:class:`TokenNLL` and :class:`Perplexity` have no default for it, because no default is right
+for both kinds of text the course reads:
+
+* padded batches (IMDB reviews, the grammars' strings) carry the ``.pad`` id at padding: pass
+  ``ignore_index=PAD_ID`` (0) so that padding is neither scored nor counted;
+* continuous streams (PTB, the character corpora) have no padding, and their id 0 is a real
+  token -- a newline, the most frequent word: pass ``ignore_index=None`` so that it counts.
+
+A default of ``PAD_ID`` would silently drop every id-0 token of a stream (a better-looking loss
+and perplexity that are simply wrong), so a call without ``ignore_index`` raises a ``TypeError``
+that says what to pass. :func:`accuracy` and :class:`Accuracy` keep ``None``: class labels start
+at 0.
 """
 
 from __future__ import annotations
@@ -32,6 +44,25 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data.vocab import PAD_ID  # .pad = 0, the same id in every padded data set
+
+
+class _Required:
+    """The default of a keyword that must be given: its absence is reported by :func:`_need_ignore_index`."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+REQUIRED = _Required()
+
+
+def _need_ignore_index(ignore_index, who: str) -> int | None:
+    if ignore_index is REQUIRED:
+        raise TypeError(
+            f"{who} needs ignore_index: PAD_ID for padded batches, None for unpadded streams "
+            "(PTB, characters), whose id 0 is a real token"
+        )
+    return ignore_index
 
 
 def _flatten(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,24 +106,29 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | No
 
 
 def masked_cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = PAD_ID
+    logits: torch.Tensor, targets: torch.Tensor, *, ignore_index: int | None = REQUIRED
 ) -> torch.Tensor:
     """Mean negative log-likelihood over the real (non-padding) tokens, as a scalar tensor.
 
     logits: (B, T, V) unnormalised scores; targets: (B, T) token ids, ``ignore_index`` at padding.
-    Padded positions contribute nothing, whatever their logits, and are not counted in the mean
-    (so a batch of short sequences is not diluted by its padding). ``nan`` if every token is padding.
-    ``ignore_index=None`` masks nothing: use it for the unpadded streams of PTB and the character
-    corpora, whose vocabularies have no ``.pad`` and a real token at id 0.
+    ignore_index (keyword, required): ``PAD_ID`` for padded batches -- padded positions contribute
+    nothing, whatever their logits, and are not counted in the mean (so a batch of short sequences
+    is not diluted by its padding; ``nan`` if every token is padding). ``None`` masks nothing: use
+    it for the unpadded streams of PTB and the character corpora, whose id 0 is a real token.
     """
+    ignore_index = _need_ignore_index(ignore_index, "masked_cross_entropy")
     logits, targets = _flatten(logits, targets)
     return F.cross_entropy(logits, targets, ignore_index=_torch_ignore(ignore_index))
 
 
 def perplexity(
-    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int | None = PAD_ID
+    logits: torch.Tensor, targets: torch.Tensor, *, ignore_index: int | None = REQUIRED
 ) -> float:
-    """``exp(mean NLL per real token)`` for one batch; logits (B, T, V), targets (B, T)."""
+    """``exp(mean NLL per real token)`` for one batch; logits (B, T, V), targets (B, T).
+
+    ignore_index (keyword, required): ``PAD_ID`` for padded batches, ``None`` for unpadded streams.
+    """
+    ignore_index = _need_ignore_index(ignore_index, "perplexity")
     nll_sum, tokens = _nll_sum_and_tokens(logits, targets, ignore_index)
     return math.exp(nll_sum / tokens)
 
@@ -146,20 +182,25 @@ class TokenNLL(RunningTotal):
     """Mean negative log-likelihood per real token over many batches, in nats.
 
     ``total NLL / total tokens``; for a character model this is "loss in nats per character".
-    ``ignore_index=None`` counts every position (an unpadded text stream).
+    ignore_index (keyword, required): ``PAD_ID`` for padded batches (padding is not counted),
+    ``None`` for an unpadded text stream (every position counts), e.g. ``TokenNLL(ignore_index=None)``.
     """
 
     name = "nll"
 
-    def __init__(self, ignore_index: int | None = PAD_ID):
-        super().__init__(ignore_index)
+    def __init__(self, *, ignore_index: int | None = REQUIRED):
+        super().__init__(_need_ignore_index(ignore_index, type(self).__name__))
 
     def batch_totals(self, logits, targets):
         return _nll_sum_and_tokens(logits, targets, self.ignore_index)
 
 
 class Perplexity(TokenNLL):
-    """``exp(total NLL / total tokens)`` over many batches: the language-model metric."""
+    """``exp(total NLL / total tokens)`` over many batches: the language-model metric.
+
+    ignore_index (keyword, required), as for :class:`TokenNLL`: ``Perplexity(ignore_index=None)``
+    for PTB's stream, ``Perplexity(ignore_index=PAD_ID)`` for padded batches.
+    """
 
     name = "perplexity"
 

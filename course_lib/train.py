@@ -30,6 +30,11 @@ from torch's global generator, which checkpoints save), a ``DataLoader(generator
 saved too) or a function of the epoch. Checkpoints are written after every epoch, so an
 interrupted run resumed with ``resume=True`` repeats the uninterrupted run's losses exactly.
 
+After each epoch. ``on_epoch_end(epoch, model, history)`` runs once per epoch, after its training
+and validation: keep the weights, sample a line of text, measure on a test set. The numbers it
+returns as a dict join the epoch's row -- History columns, the epoch summary, TensorBoard -- and
+it runs before the checkpoint is written, so a resumed run repeats it exactly.
+
 TensorBoard. With ``tensorboard_dir`` and the ``tensorboard`` package installed, losses, gradient
 norms and epoch metrics are also written there; without the package fit warns once and goes on.
 """
@@ -52,6 +57,7 @@ from course_lib.history import History
 
 Forward = Callable[[nn.Module, Any, Any], tuple[torch.Tensor, torch.Tensor, Any]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+OnEpochEnd = Callable[[int, nn.Module, History], "dict[str, float] | None"]
 
 
 # ----------------------------------------------------------------------------- calling the model
@@ -193,6 +199,20 @@ def _open_tensorboard(log_dir):
     return SummaryWriter(str(log_dir))
 
 
+def _callback_columns(extra, row: dict[str, float], epoch: int) -> dict[str, float]:
+    """The entries ``on_epoch_end`` returned, checked: a dict of new column names to numbers."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise TypeError(f"on_epoch_end must return a dict of numbers (the new History columns) or None; "
+                        f"after epoch {epoch} it returned a {type(extra).__name__}.")
+    taken = sorted(set(extra) & (set(row) | {"lr", "seconds"}))
+    if taken:
+        raise ValueError(f"on_epoch_end returned {taken}, which fit already records; "
+                         "name the columns differently, e.g. 'test_loss', 'test_accuracy'.")
+    return {name: float(value) for name, value in extra.items()}
+
+
 def _epoch_summary(row: dict[str, float], epochs: int) -> str:
     parts = [f"epoch {int(row['epoch'])}/{epochs}"]
     parts += [f"{name} {value:.4g}" for name, value in row.items() if name not in ("epoch", "seconds")]
@@ -219,6 +239,7 @@ def fit(
     device: torch.device | str | None = None,
     progress: bool = True,
     tensorboard_dir: str | Path | None = None,
+    on_epoch_end: OnEpochEnd | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs (or until ``max_steps`` optimizer steps) and return its History.
 
@@ -238,10 +259,32 @@ def fit(
     checkpoint_path: save the whole run there after every epoch; with ``resume=True`` continue
         from it when it exists (``epochs`` is the total, counting the epochs already done).
     progress: tqdm bars and one summary line per epoch; ``False`` is silent.
+    on_epoch_end: a function ``(epoch, model, history) -> dict | None`` called once per epoch
+        (epochs count from 1), after the epoch's training and validation and before its row is
+        logged: ``history`` holds this epoch's steps and the rows of the epochs before it, and the
+        model is in training mode (``evaluate`` switches to eval mode and back). The dict's entries
+        (names to numbers) are added to the epoch's row, so they become History columns, appear in
+        the epoch summary and in TensorBoard; ``None`` adds nothing. It runs before the checkpoint
+        is saved, so a resumed run has the same columns (and random draws) as an uninterrupted one.
+        An exception in it stops ``fit``. Random draws in it (sampling; iterating any
+        ``DataLoader``, which draws a seed) move torch's generator and so the later shuffles: measure
+        on a list of batches to leave the run as it would be without the callback. Two examples:
+        keep the best weights (by a measure the callback takes itself, since the epoch's own row is
+        not logged yet), and sample text every epoch::
+
+            def keep_best(epoch, model, history):  # best = {} before fit
+                test = evaluate(model, test_batches, loss_fn=F.cross_entropy, metrics=[Accuracy()])
+                if test["accuracy"] > best.get("accuracy", -1.0):
+                    best.update(accuracy=test["accuracy"], weights=copy.deepcopy(model.state_dict()))
+                return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+
+            fit(model, batches, ..., on_epoch_end=keep_best)
+            fit(model, windows, ..., on_epoch_end=lambda epoch, model, history:
+                print(sample_text(model, corpus, "ROMEO:", length=80, temperature=0.5)))
 
     History columns: per step ``loss``, ``grad_norm`` (before clipping), ``clipped_grad_norm``;
     per epoch ``epoch``, ``train_loss``, ``train_<metric>``, ``valid_loss``, ``valid_<metric>``,
-    ``lr``, ``seconds``.
+    the entries ``on_epoch_end`` returns, ``lr``, ``seconds``.
     """
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', not {scheduler_interval!r}")
@@ -320,6 +363,8 @@ def fit(
                                  metrics=metrics, carry_state=carry_state, forward=forward,
                                  device=device)
                 row.update({f"valid_{name}": value for name, value in valid.items()})
+            if on_epoch_end is not None:
+                row.update(_callback_columns(on_epoch_end(epoch, model, history), row, epoch))
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row.get("valid_loss", row["train_loss"]))  # it needs a number to watch
             elif scheduler is not None and scheduler_interval == "epoch":

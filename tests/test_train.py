@@ -256,7 +256,7 @@ def test_resumed_classification_repeats_the_uninterrupted_run_exactly(tmp_path, 
         assert torch.equal(a, b)
 
 
-def run_lm(checkpoint_path, epochs, seed, resume, crash_in_epoch=None):
+def run_lm(checkpoint_path, epochs, seed, resume, crash_in_epoch=None, on_epoch_end=None):
     seed_everything(seed)
     model = TinyLM()
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -272,7 +272,7 @@ def run_lm(checkpoint_path, epochs, seed, resume, crash_in_epoch=None):
                epochs=epochs, carry_state=True, clip_norm=5.0, loss_fn=lm_loss,
                metrics=[Perplexity(ignore_index=None)], optimizer=optimizer,
                scheduler=zaremba_schedule(optimizer), checkpoint_path=checkpoint_path,
-               resume=resume, device="cpu", progress=False)
+               resume=resume, device="cpu", progress=False, on_epoch_end=on_epoch_end)
 
 
 def test_resumed_tbptt_language_model_repeats_the_uninterrupted_run_exactly(tmp_path):
@@ -306,6 +306,139 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
         run_lm(path, 2, seed=0, resume=True)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
+
+
+# ----------------------------------------------------------------------------- on_epoch_end
+
+def fit_classifier(epochs=3, on_epoch_end=None, progress=False):
+    """Adam on the separable points, 4 batches an epoch, valid accuracy; returns (History, model)."""
+    seed_everything(0)
+    model = classifier()
+    history = fit(model, DataLoader(separable_points(64), batch_size=16, shuffle=True),
+                  valid_batches=DataLoader(separable_points(32, seed=1), batch_size=32), epochs=epochs,
+                  optimizer=torch.optim.Adam(model.parameters(), lr=0.01), loss_fn=F.cross_entropy,
+                  metrics=[Accuracy()], device="cpu", progress=progress, on_epoch_end=on_epoch_end)
+    return history, model
+
+
+# A list, not a DataLoader: starting to iterate a DataLoader draws a seed from torch's global
+# generator, which would change the shuffling of the epochs after the callback.
+TEST_POINTS = [separable_points(48, seed=2).tensors]
+
+
+def without_seconds(epochs):
+    return {name: values for name, values in epochs.items() if name != "seconds"}
+
+
+def test_on_epoch_end_runs_once_per_epoch_and_its_values_become_columns():
+    calls, measured = [], []
+
+    def measure_on_test(epoch, model, history):
+        # After the epoch's training and validation, before its row: the rows of earlier epochs only.
+        calls.append((epoch, model, history.num_steps, list(history.epochs.get("epoch", []))))
+        test = evaluate(model, TEST_POINTS, loss_fn=F.cross_entropy, metrics=[Accuracy()], device="cpu")
+        measured.append(test)
+        return {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "tenfold_epoch": 10 * epoch}
+
+    history, model = fit_classifier(epochs=3, on_epoch_end=measure_on_test)
+    assert [(epoch, steps, rows) for epoch, _, steps, rows in calls] == \
+        [(1, 4, []), (2, 8, [1]), (3, 12, [1, 2])]
+    assert all(seen is model for _, seen, _, _ in calls)
+    assert history.epochs["test_accuracy"] == [test["accuracy"] for test in measured]
+    assert history.epochs["test_loss"] == [test["loss"] for test in measured]
+    assert history.epochs["tenfold_epoch"] == [10, 20, 30]
+    # The last value is the trained model's: evaluating it again gives the same number, bit for bit.
+    again = evaluate(model, TEST_POINTS, loss_fn=F.cross_entropy, metrics=[Accuracy()], device="cpu")
+    assert history.last("test_accuracy") == again["accuracy"]
+    assert history.last("test_loss") == again["loss"]
+    assert list(history.epochs) == ["epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
+                                    "test_accuracy", "test_loss", "tenfold_epoch", "lr", "seconds"]
+    # Measuring in the callback changes nothing else: the run equals one without it.
+    plain, _ = fit_classifier(epochs=3)
+    assert history.steps == plain.steps
+    assert {name: values for name, values in without_seconds(history.epochs).items()
+            if not name.startswith(("test_", "tenfold"))} == without_seconds(plain.epochs)
+
+
+def test_on_epoch_end_returning_none_adds_nothing():
+    epochs_seen = []
+    history, _ = fit_classifier(epochs=2, on_epoch_end=lambda epoch, model, history: epochs_seen.append(epoch))
+    plain, _ = fit_classifier(epochs=2)
+    assert epochs_seen == [1, 2]
+    assert list(history.epochs) == list(plain.epochs)
+    assert without_seconds(history.epochs) == without_seconds(plain.epochs)
+    assert history.steps == plain.steps
+
+
+def test_on_epoch_end_values_are_printed_and_sent_to_tensorboard(monkeypatch, capsys):
+    scalars = []
+
+    class Writer:
+        def add_scalar(self, name, value, step):
+            scalars.append((name, value, step))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("course_lib.train._open_tensorboard", lambda log_dir: Writer())
+    model = nn.Linear(2, 2)
+    fit(model, [(torch.randn(4, 2), torch.tensor([0, 1, 1, 0]))], epochs=2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=F.cross_entropy, device="cpu",
+        tensorboard_dir="unused", on_epoch_end=lambda epoch, model, history: {"test_score": 0.25 * epoch})
+    assert [(name, value, step) for name, value, step in scalars if name == "epoch/test_score"] == \
+        [("epoch/test_score", 0.25, 1), ("epoch/test_score", 0.5, 2)]
+    printed = capsys.readouterr()
+    assert "test_score 0.25" in printed.out + printed.err and "test_score 0.5" in printed.out + printed.err
+
+
+def test_on_epoch_end_is_repeated_exactly_by_a_resumed_run(tmp_path):
+    def callback(calls):
+        def on_epoch_end(epoch, model, history):
+            calls.append(epoch)
+            # A random draw, as sampling text would make: the checkpoint saves the generator after it.
+            return {"epoch_squared": epoch**2, "draw": torch.rand(()).item(),
+                    "steps_so_far": history.num_steps}
+        return on_epoch_end
+
+    full_calls, cut_calls, resumed_calls = [], [], []
+    full = run_lm(tmp_path / "full.pt", 6, seed=0, resume=False, on_epoch_end=callback(full_calls))
+    with pytest.raises(KeyboardInterrupt):
+        run_lm(tmp_path / "cut.pt", 6, seed=0, resume=False, crash_in_epoch=4, on_epoch_end=callback(cut_calls))
+    resumed = run_lm(tmp_path / "cut.pt", 6, seed=7, resume=True, on_epoch_end=callback(resumed_calls))
+    assert (full_calls, cut_calls, resumed_calls) == ([1, 2, 3, 4, 5, 6], [1, 2, 3], [4, 5, 6])
+    assert resumed.epochs["epoch_squared"] == full.epochs["epoch_squared"] == [1, 4, 9, 16, 25, 36]
+    assert resumed.epochs["steps_so_far"] == [4, 8, 12, 16, 20, 24]
+    assert resumed.epochs["draw"] == full.epochs["draw"]
+    assert len(set(full.epochs["draw"])) == 6
+    assert without_seconds(resumed.epochs) == without_seconds(full.epochs)
+    assert resumed.steps == full.steps
+
+
+def test_an_error_in_on_epoch_end_stops_fit_before_that_epoch_is_saved(tmp_path):
+    def fails_in_epoch_2(epoch, model, history):
+        if epoch == 2:
+            raise RuntimeError("the sampler broke")
+        return {"fine": 1.0}
+
+    with pytest.raises(RuntimeError, match="the sampler broke"):
+        run_lm(tmp_path / "run.pt", 3, seed=0, resume=False, on_epoch_end=fails_in_epoch_2)
+    saved = torch.load(tmp_path / "run.pt", weights_only=True)
+    assert saved["epoch"] == 1
+    assert saved["history"]["epochs"]["fine"] == [1.0]
+
+
+def test_on_epoch_end_must_return_a_dict_of_new_columns():
+    model = nn.Linear(2, 2)
+    batches = [(torch.randn(4, 2), torch.tensor([0, 1, 1, 0]))]
+
+    def run(callback):
+        return fit(model, batches, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                   loss_fn=F.cross_entropy, device="cpu", progress=False, on_epoch_end=callback)
+
+    with pytest.raises(TypeError, match="must return a dict of numbers .* returned a float"):
+        run(lambda epoch, model, history: 0.5)
+    with pytest.raises(ValueError, match=r"returned \['lr', 'train_loss'\], which fit already records"):
+        run(lambda epoch, model, history: {"train_loss": 1.0, "lr": 2.0, "test_loss": 3.0})
 
 
 # ----------------------------------------------------------------------------- History, errors
