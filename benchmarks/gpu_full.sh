@@ -15,6 +15,7 @@ set -u
 OUT=${OUT:?set OUT to the folder that receives the results}
 CHAPTER_LIMIT=${CHAPTER_LIMIT:-440}
 PROFILE=${PROFILE:-full}
+CHAPTERS=${CHAPTERS:-}  # empty: every chapter
 repo=$(pwd)
 work=${WORK:-/tmp/course-gpu}
 mkdir -p "$work" "$OUT"
@@ -23,7 +24,7 @@ say() { echo "[$(( $(date +%s) - started )) s] $*"; }
 
 say "environment"
 "${BASE_PYTHON:-python3}" -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/pip" install -q --no-index --find-links .device/wheels \
+"$work/venv/bin/pip" install -q --no-index --find-links "${WHEELS:-.device/wheels}" \
   nbclient nbformat ipykernel ipywidgets matplotlib-inline jupyter-client 2>&1 | tail -3
 export PATH="$work/venv/bin:$PATH" PYTHONPATH="$repo" COURSE_DATA_DIR="$work/data" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
@@ -41,7 +42,7 @@ if [ -f benchmarks/cells.py ]; then
 fi
 
 say "course regenerate --profile $PROFILE"
-timeout $(( CHAPTER_LIMIT + 30 )) python -m course_lib.regenerate --profile "$PROFILE" --jobs 9 \
+timeout $(( CHAPTER_LIMIT + 30 )) python -m course_lib.regenerate $CHAPTERS --profile "$PROFILE" --jobs 9 \
   --timeout "$CHAPTER_LIMIT" --output "$work/$PROFILE" --quiet > "$OUT/regenerate.txt" 2>&1
 say "regenerate exited with $?"
 cp "$work/$PROFILE/results.json" "$OUT/" 2>/dev/null

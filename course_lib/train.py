@@ -30,8 +30,9 @@ from torch's global generator, which checkpoints save), a ``DataLoader(generator
 saved too) or a function of the epoch. Checkpoints are written after every epoch, so an
 interrupted run resumed with ``resume=True`` repeats the uninterrupted run's losses exactly.
 
-After each epoch. ``on_epoch_end(epoch, model, history)`` runs once per epoch, after its training
-and validation: keep the weights, sample a line of text, measure on a test set. The numbers it
+After each epoch. ``on_epoch_end(epoch, model, row)`` runs once per epoch, after its training
+and validation, with that epoch's numbers so far (``row["valid_accuracy"]``, ...): keep the best
+weights, sample a line of text, measure on a test set. The numbers it
 returns as a dict join the epoch's row -- History columns, the epoch summary, TensorBoard -- and
 it runs before the checkpoint is written, so a resumed run repeats it exactly.
 
@@ -57,7 +58,7 @@ from course_lib.history import History
 
 Forward = Callable[[nn.Module, Any, Any], tuple[torch.Tensor, torch.Tensor, Any]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-OnEpochEnd = Callable[[int, nn.Module, History], "dict[str, float] | None"]
+OnEpochEnd = Callable[[int, nn.Module, dict], "dict[str, float] | None"]
 
 
 # ----------------------------------------------------------------------------- calling the model
@@ -259,27 +260,23 @@ def fit(
     checkpoint_path: save the whole run there after every epoch; with ``resume=True`` continue
         from it when it exists (``epochs`` is the total, counting the epochs already done).
     progress: tqdm bars and one summary line per epoch; ``False`` is silent.
-    on_epoch_end: a function ``(epoch, model, history) -> dict | None`` called once per epoch
-        (epochs count from 1), after the epoch's training and validation and before its row is
-        logged: ``history`` holds this epoch's steps and the rows of the epochs before it, and the
-        model is in training mode (``evaluate`` switches to eval mode and back). The dict's entries
-        (names to numbers) are added to the epoch's row, so they become History columns, appear in
-        the epoch summary and in TensorBoard; ``None`` adds nothing. It runs before the checkpoint
-        is saved, so a resumed run has the same columns (and random draws) as an uninterrupted one.
-        An exception in it stops ``fit``. Random draws in it (sampling; iterating any
-        ``DataLoader``, which draws a seed) move torch's generator and so the later shuffles: measure
-        on a list of batches to leave the run as it would be without the callback. Two examples:
-        keep the best weights (by a measure the callback takes itself, since the epoch's own row is
-        not logged yet), and sample text every epoch::
+    on_epoch_end: a function ``(epoch, model, row) -> dict | None`` called once per epoch (epochs
+        count from 1), after the epoch's training and validation and before its row is logged.
+        ``row`` is a copy of the epoch's numbers so far (``epoch``, ``train_*``, ``valid_*``); the
+        model is in training mode (``evaluate`` switches to eval mode and back). The dict's
+        entries (names to numbers) are added to the epoch's row, so they become History columns,
+        appear in the epoch summary and in TensorBoard; ``None`` adds nothing. It runs before the
+        checkpoint is saved, so a resumed run has the same columns (and random draws) as an
+        uninterrupted one. An exception in it stops ``fit``. Two examples, keeping the best
+        weights and sampling text::
 
-            def keep_best(epoch, model, history):  # best = {} before fit
-                test = evaluate(model, test_batches, loss_fn=F.cross_entropy, metrics=[Accuracy()])
-                if test["accuracy"] > best.get("accuracy", -1.0):
-                    best.update(accuracy=test["accuracy"], weights=copy.deepcopy(model.state_dict()))
-                return {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+            def keep_best(epoch, model, row):  # best = {"valid_accuracy": -1.0} before fit
+                if row["valid_accuracy"] > best["valid_accuracy"]:
+                    best.update(valid_accuracy=row["valid_accuracy"], epoch=epoch,
+                                weights=copy.deepcopy(model.state_dict()))
 
-            fit(model, batches, ..., on_epoch_end=keep_best)
-            fit(model, windows, ..., on_epoch_end=lambda epoch, model, history:
+            fit(model, batches, ..., valid_batches=valid, metrics=[Accuracy()], on_epoch_end=keep_best)
+            fit(model, windows, ..., on_epoch_end=lambda epoch, model, row:
                 print(sample_text(model, corpus, "ROMEO:", length=80, temperature=0.5)))
 
     History columns: per step ``loss``, ``grad_norm`` (before clipping), ``clipped_grad_norm``;
@@ -364,7 +361,7 @@ def fit(
                                  device=device)
                 row.update({f"valid_{name}": value for name, value in valid.items()})
             if on_epoch_end is not None:
-                row.update(_callback_columns(on_epoch_end(epoch, model, history), row, epoch))
+                row.update(_callback_columns(on_epoch_end(epoch, model, dict(row)), row, epoch))
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row.get("valid_loss", row["train_loss"]))  # it needs a number to watch
             elif scheduler is not None and scheduler_interval == "epoch":

@@ -333,17 +333,19 @@ def without_seconds(epochs):
 def test_on_epoch_end_runs_once_per_epoch_and_its_values_become_columns():
     calls, measured = [], []
 
-    def measure_on_test(epoch, model, history):
-        # After the epoch's training and validation, before its row: the rows of earlier epochs only.
-        calls.append((epoch, model, history.num_steps, list(history.epochs.get("epoch", []))))
+    def measure_on_test(epoch, model, row):
+        # After the epoch's training and validation, with that epoch's numbers so far.
+        calls.append((epoch, model, dict(row)))
         test = evaluate(model, TEST_POINTS, loss_fn=F.cross_entropy, metrics=[Accuracy()], device="cpu")
         measured.append(test)
         return {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "tenfold_epoch": 10 * epoch}
 
     history, model = fit_classifier(epochs=3, on_epoch_end=measure_on_test)
-    assert [(epoch, steps, rows) for epoch, _, steps, rows in calls] == \
-        [(1, 4, []), (2, 8, [1]), (3, 12, [1, 2])]
-    assert all(seen is model for _, seen, _, _ in calls)
+    assert [epoch for epoch, _, _ in calls] == [1, 2, 3]
+    assert all(seen is model for _, seen, _ in calls)
+    for epoch, _, row in calls:  # the row it saw is the epoch's logged row, without what it added
+        assert list(row) == ["epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy"]
+        assert row == {name: history.epochs[name][epoch - 1] for name in row}
     assert history.epochs["test_accuracy"] == [test["accuracy"] for test in measured]
     assert history.epochs["test_loss"] == [test["loss"] for test in measured]
     assert history.epochs["tenfold_epoch"] == [10, 20, 30]
@@ -362,7 +364,7 @@ def test_on_epoch_end_runs_once_per_epoch_and_its_values_become_columns():
 
 def test_on_epoch_end_returning_none_adds_nothing():
     epochs_seen = []
-    history, _ = fit_classifier(epochs=2, on_epoch_end=lambda epoch, model, history: epochs_seen.append(epoch))
+    history, _ = fit_classifier(epochs=2, on_epoch_end=lambda epoch, model, row: epochs_seen.append(epoch))
     plain, _ = fit_classifier(epochs=2)
     assert epochs_seen == [1, 2]
     assert list(history.epochs) == list(plain.epochs)
@@ -384,7 +386,7 @@ def test_on_epoch_end_values_are_printed_and_sent_to_tensorboard(monkeypatch, ca
     model = nn.Linear(2, 2)
     fit(model, [(torch.randn(4, 2), torch.tensor([0, 1, 1, 0]))], epochs=2,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=F.cross_entropy, device="cpu",
-        tensorboard_dir="unused", on_epoch_end=lambda epoch, model, history: {"test_score": 0.25 * epoch})
+        tensorboard_dir="unused", on_epoch_end=lambda epoch, model, row: {"test_score": 0.25 * epoch})
     assert [(name, value, step) for name, value, step in scalars if name == "epoch/test_score"] == \
         [("epoch/test_score", 0.25, 1), ("epoch/test_score", 0.5, 2)]
     printed = capsys.readouterr()
@@ -393,11 +395,11 @@ def test_on_epoch_end_values_are_printed_and_sent_to_tensorboard(monkeypatch, ca
 
 def test_on_epoch_end_is_repeated_exactly_by_a_resumed_run(tmp_path):
     def callback(calls):
-        def on_epoch_end(epoch, model, history):
+        def on_epoch_end(epoch, model, row):
             calls.append(epoch)
             # A random draw, as sampling text would make: the checkpoint saves the generator after it.
             return {"epoch_squared": epoch**2, "draw": torch.rand(()).item(),
-                    "steps_so_far": history.num_steps}
+                    "train_loss_seen": row["train_loss"]}
         return on_epoch_end
 
     full_calls, cut_calls, resumed_calls = [], [], []
@@ -407,7 +409,7 @@ def test_on_epoch_end_is_repeated_exactly_by_a_resumed_run(tmp_path):
     resumed = run_lm(tmp_path / "cut.pt", 6, seed=7, resume=True, on_epoch_end=callback(resumed_calls))
     assert (full_calls, cut_calls, resumed_calls) == ([1, 2, 3, 4, 5, 6], [1, 2, 3], [4, 5, 6])
     assert resumed.epochs["epoch_squared"] == full.epochs["epoch_squared"] == [1, 4, 9, 16, 25, 36]
-    assert resumed.epochs["steps_so_far"] == [4, 8, 12, 16, 20, 24]
+    assert resumed.epochs["train_loss_seen"] == full.epochs["train_loss"]
     assert resumed.epochs["draw"] == full.epochs["draw"]
     assert len(set(full.epochs["draw"])) == 6
     assert without_seconds(resumed.epochs) == without_seconds(full.epochs)
@@ -415,7 +417,7 @@ def test_on_epoch_end_is_repeated_exactly_by_a_resumed_run(tmp_path):
 
 
 def test_an_error_in_on_epoch_end_stops_fit_before_that_epoch_is_saved(tmp_path):
-    def fails_in_epoch_2(epoch, model, history):
+    def fails_in_epoch_2(epoch, model, row):
         if epoch == 2:
             raise RuntimeError("the sampler broke")
         return {"fine": 1.0}
@@ -436,9 +438,9 @@ def test_on_epoch_end_must_return_a_dict_of_new_columns():
                    loss_fn=F.cross_entropy, device="cpu", progress=False, on_epoch_end=callback)
 
     with pytest.raises(TypeError, match="must return a dict of numbers .* returned a float"):
-        run(lambda epoch, model, history: 0.5)
+        run(lambda epoch, model, row: 0.5)
     with pytest.raises(ValueError, match=r"returned \['lr', 'train_loss'\], which fit already records"):
-        run(lambda epoch, model, history: {"train_loss": 1.0, "lr": 2.0, "test_loss": 3.0})
+        run(lambda epoch, model, row: {"train_loss": 1.0, "lr": 2.0, "test_loss": 3.0})
 
 
 # ----------------------------------------------------------------------------- History, errors
