@@ -2,7 +2,8 @@
 # The course at full size on a GPU machine, in one go: the cells benchmark, then every chapter's
 # solution notebook under the `full` profile (`course regenerate --profile full`, all chapters at
 # once on the one GPU). Written for a machine that has CUDA, torch, numpy and matplotlib but no
-# internet: the notebook tools come as wheels from .device/wheels and the data sets from
+# internet: the notebook tools come as wheels from .device/wheels (installed with --no-deps: the
+# image has their other dependencies) and the data sets from
 # .device/data (see "Full size on a GPU" in the README for how to fill both).
 #
 #   OUT=/some/folder bash benchmarks/gpu_full.sh
@@ -23,12 +24,13 @@ started=$(date +%s)
 say() { echo "[$(( $(date +%s) - started )) s] $*"; }
 
 say "environment"
-"${BASE_PYTHON:-python3}" -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/pip" install -q --no-index --find-links "${WHEELS:-.device/wheels}" \
-  nbclient nbformat ipykernel ipywidgets matplotlib-inline jupyter-client 2>&1 | tail -3
-export PATH="$work/venv/bin:$PATH" PYTHONPATH="$repo" COURSE_DATA_DIR="$work/data" PYTHONUNBUFFERED=1
+# Into a folder on PYTHONPATH rather than a venv: the GPU image's python3 may itself live in a venv,
+# whose packages (torch) a venv made from it would not see.
+PYTHON=${BASE_PYTHON:-python3}
+"$PYTHON" -m pip install -q --no-index --no-deps --target "$work/site" "${WHEELS:-.device/wheels}"/*.whl 2>&1 | tail -3
+export PATH="$work/site/bin:$PATH" PYTHONPATH="$repo:$work/site" COURSE_DATA_DIR="$work/data" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
-python -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
+"$PYTHON" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
 
 say "data"
 mkdir -p "$COURSE_DATA_DIR/imdb"
@@ -37,12 +39,12 @@ tar -xzf .device/data/aclImdb_labeled.tar.gz -C "$COURSE_DATA_DIR/imdb"
 
 if [ -f benchmarks/cells.py ]; then
   say "cells benchmark"
-  timeout 90 python benchmarks/cells.py --device cuda --json "$OUT/cells_gpu.json" > "$OUT/cells_gpu.txt" 2>&1
+  timeout 90 "$PYTHON" benchmarks/cells.py --device cuda --json "$OUT/cells_gpu.json" > "$OUT/cells_gpu.txt" 2>&1
   tail -15 "$OUT/cells_gpu.txt"
 fi
 
 say "course regenerate --profile $PROFILE"
-timeout $(( CHAPTER_LIMIT + 30 )) python -m course_lib.regenerate $CHAPTERS --profile "$PROFILE" --jobs 9 \
+timeout $(( CHAPTER_LIMIT + 30 )) "$PYTHON" -m course_lib.regenerate $CHAPTERS --profile "$PROFILE" --jobs 9 \
   --timeout "$CHAPTER_LIMIT" --output "$work/$PROFILE" --quiet > "$OUT/regenerate.txt" 2>&1
 say "regenerate exited with $?"
 cp "$work/$PROFILE/results.json" "$OUT/" 2>/dev/null

@@ -19,7 +19,7 @@ python -m pip download -q --only-binary=:all: --python-version "$version" --impl
   --platform manylinux_2_28_x86_64 -d .device/wheels \
   nbclient nbformat ipykernel ipywidgets matplotlib-inline jupyter-client
 # The GPU image already has these; leaving them out keeps the carried tree under its size limit.
-rm -f .device/wheels/{packaging,pygments,attrs,psutil,python_dateutil,typing_extensions,tzdata}-*.whl
+rm -f .device/wheels/{packaging,pygments,attrs,psutil,python_dateutil,typing_extensions}-*.whl
 cp "$shared/imdb/aclImdb_labeled.tar.gz" .device/data/
 for name in ptb tinyshakespeare timemachine; do
   mkdir -p ".device/data/$name" && cp "$shared/$name"/* ".device/data/$name/"

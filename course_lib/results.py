@@ -102,13 +102,14 @@ def run_description() -> dict:
 
 
 def report(name: str, value, *, at_least: float | None = None, at_most: float | None = None,
-           below: float | None = None, equals: float | None = None, unit: str = "") -> Figure:
+           below: float | None = None, equals: float | None = None, unit: str = "") -> None:
     """Record a headline figure; ``at_least``, ``at_most``, ``below`` or ``equals`` gives its target.
 
     A target of None (e.g. ``pick(smoke=None, cpu=0.85, full=0.89)`` under smoke) means none.
 
     value: a number (a Python or NumPy scalar, or a one-element tensor).
     Prints the figure and whether it met its target; :func:`check_targets` fails later if not.
+    Returns nothing, so that a notebook cell ending with it shows only the printed line.
     """
     if sum(bound is not None for bound in (at_least, at_most, below, equals)) > 1:
         raise ValueError(f"report({name!r}): give at most one of at_least, at_most, below and equals.")
@@ -122,7 +123,6 @@ def report(name: str, value, *, at_least: float | None = None, at_most: float | 
     _reported.append(figure)
     _append_to_results_file(figure)
     print(figure.line())
-    return figure
 
 
 def _append_to_results_file(figure: Figure) -> None:
