@@ -2,12 +2,14 @@
 
 One module per family: ``download`` (registry, fetch, status), ``vocab`` (token <-> id),
 ``streams`` (continuous-stream batching for truncated BPTT), ``imdb`` (sentiment reviews),
+``buckets`` (batches of similar length),
 ``ptb`` (word-level language modelling), ``text`` (character corpora), ``grammars`` (formal
 languages: use it as ``grammars.generate("ndfa", ...)``) and ``baum_sweet`` (the long-range toy task).
 """
 
 from course_lib.data import grammars
 from course_lib.data.baum_sweet import baum_sweet, encode_number, make_baum_sweet_dataset
+from course_lib.data.buckets import BucketBatchSampler
 
 from course_lib.data.download import (
     REGISTRY,

@@ -221,6 +221,10 @@ class ReviewDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sequences[index], self.labels[index]
 
+    def lengths(self) -> torch.Tensor:
+        """(N,) int64: the number of tokens of every review (for :class:`BucketBatchSampler`)."""
+        return torch.tensor([len(sequence) for sequence in self.sequences], dtype=torch.long)
+
     def split(self, valid_size: int, seed: int = 0) -> tuple[ReviewDataset, ReviewDataset]:
         """A random (train, valid) partition with ``valid_size`` reviews in valid; same seed,
         same partition."""

@@ -216,3 +216,8 @@ def test_imdb_datasets_and_batches(imdb_data):
     assert ids.shape == mask.shape == (32, int(lengths.max())) and labels.shape == lengths.shape == (32,)
     assert torch.equal(mask.sum(dim=1), lengths)
     assert bool((ids[~mask] == 0).all()) and bool((ids[mask] != 0).all())
+
+
+def test_review_dataset_lengths():
+    dataset = ReviewDataset([torch.tensor([4, 5, 6]), torch.tensor([7]), torch.tensor([8, 9])], torch.tensor([1, 0, 1]))
+    assert dataset.lengths().tolist() == [3, 1, 2] and dataset.lengths().dtype == torch.long
