@@ -1,0 +1,517 @@
+r"""The fast path behind :func:`course_lib.cells.unroll`: the same cells, with a hand-written BPTT.
+
+Why it exists: at course sizes (B=64, H=256) a Python loop that lets autograd record every
+small operation spends as much time on bookkeeping as on arithmetic, and its backward does a
+small weight-gradient product at every step. Here one :class:`torch.autograd.Function` runs the
+whole sequence:
+
+* forward: the input term of every step comes in precomputed (one large product, as in the
+  readable loop); each step does ONE recurrent matrix product straight into a preallocated
+  time-major buffer, then the gate nonlinearities in place (one kernel per block of gates);
+* backward: the loop of backpropagation through time written out (the derivatives of
+  ``sigmoid``, ``tanh`` and the state updates), and the recurrent weight gradients as ONE large
+  product over all steps at the end (``dW_hh = sum_t dpre_t^T h_{t-1}``);
+* padded batches run packed: sequences sorted by length, step t only touches the rows still
+  running, as ``torch.nn.utils.rnn.pack_padded_sequence`` does.
+
+The equations are those of the cells' ``step`` methods in :mod:`course_lib.cells`, which stay
+the reference a student reads; tests compare both paths in float64. Only the exact course
+classes are accelerated (a subclass may change ``step``). Second derivatives are not supported
+(``backward`` is ``once_differentiable``); ``unroll(..., fast=False)`` gives the readable loop.
+
+Shapes: ``pre: (B, T, G*H)`` projected inputs, states ``(B, H)``, outputs ``(B, T, H)``.
+Inside, buffers are time-major ``(T, B, ...)`` so that a step's rows are contiguous.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from course_lib import cells as _cells
+
+# One fused kernel for grad * f'(x) given y = f(x): sigmoid: y(1-y), tanh: 1-y^2. Three
+# separate elementwise ops otherwise, and at these sizes each op costs about as much as its work.
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+
+
+def _sigmoid_grad_(grad: Tensor, y: Tensor) -> Tensor:
+    """In place: ``grad *= y * (1 - y)`` (the sigmoid's derivative from its output y)."""
+    return _sigmoid_backward(grad, y, grad_input=grad)
+
+
+def _tanh_grad_(grad: Tensor, y: Tensor) -> Tensor:
+    """In place: ``grad *= 1 - y**2`` (the tanh's derivative from its output y)."""
+    return _tanh_backward(grad, y, grad_input=grad)
+
+
+class _Loop:
+    """One unroll's buffers and its forward and backward steps; one subclass per cell.
+
+    ``P: (T, B, G*H)`` holds the pre-activations, overwritten by the gate activations;
+    ``hs, cs: (T+1, B, H)`` every state, ``hs[0]`` the initial one. ``rows[t]`` = how many
+    (length-sorted) sequences are still running at step t.
+    """
+
+    has_cell_state = False
+
+    def __init__(self, P: Tensor, h0: Tensor, c0: Tensor | None, w_hh: Tensor, extra: dict, rows: list[int]):
+        T, B, _ = P.shape
+        H = h0.shape[1]
+        self.T, self.B, self.H, self.rows = T, B, H, rows
+        self.P, self.w_hh, self.w_hh_t = P, w_hh, w_hh.t()
+        self.extra = extra
+        self.hs = P.new_zeros(T + 1, B, H)  # zeros: rows that stopped are read by the bulk products
+        self.hs[0] = h0
+        if self.has_cell_state:
+            self.cs = P.new_zeros(T + 1, B, H)
+            self.cs[0] = c0
+        self.allocate()
+
+    def allocate(self) -> None:
+        """Extra per-step buffers a cell saves for its backward."""
+
+    def forward(self) -> None:
+        for t, n in enumerate(self.rows):
+            self.forward_step(t, n)
+
+    def backward(self, ext_h: Tensor, ext_c: Tensor | None) -> None:
+        """BPTT. ``ext_h[t]``: the gradient arriving at h_{t+1} from outside (outputs, final state)."""
+        self.dP = torch.zeros_like(self.P)
+        self.dh = self.P.new_zeros(self.B, self.H)
+        self.dc = self.P.new_zeros(self.B, self.H) if self.has_cell_state else None
+        for t in range(self.T - 1, -1, -1):
+            n = self.rows[t]
+            self.dh[:n].add_(ext_h[t, :n])
+            if ext_c is not None:
+                self.dc[:n].add_(ext_c[t, :n])
+            self.backward_step(t, n)
+
+    def weight_grads(self) -> dict[str, Tensor]:
+        """Gradients of the recurrent weights as large products over all steps at once."""
+        flat = self.dP.view(self.T * self.B, -1)
+        return {"w_hh": flat.t() @ self.hs[:-1].reshape(self.T * self.B, self.H)}
+
+
+class _ElmanLoop(_Loop):
+    def forward_step(self, t, n):
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        if self.extra["relu"]:
+            torch.clamp(p, min=0, out=self.hs[t + 1, :n])
+        else:
+            torch.tanh(p, out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        d, h_new = self.dP[t, :n], self.hs[t + 1, :n]
+        if self.extra["relu"]:
+            torch.mul(self.dh[:n], h_new > 0, out=d)
+        else:
+            _tanh_backward(self.dh[:n], h_new, grad_input=d)
+        torch.mm(d, self.w_hh, out=self.dh[:n])
+
+
+class _LSTMLoop(_Loop):
+    has_cell_state = True
+
+    def allocate(self):
+        self.tc = torch.empty_like(self.hs[1:])  # tanh(c_t), for h_t = o_t tanh(c_t)
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        p[:, : 2 * H].sigmoid_()  # i and f are adjacent: one kernel
+        p[:, 2 * H : 3 * H].tanh_()
+        p[:, 3 * H :].sigmoid_()
+        i, f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.mul(f, self.cs[t, :n], out=c)
+        c.addcmul_(i, g)
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        H = self.H
+        i, f, g, o = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        di, df, dg, do = d.split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        torch.mul(dc, g, out=di)
+        torch.mul(dc, self.cs[t, :n], out=df)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mul(dc, i, out=dg)
+        _tanh_grad_(dg, g)
+        dc.mul_(f)
+        torch.mm(d, self.w_hh, out=dh)
+
+
+class _CoupledLoop(_Loop):
+    """Gate blocks f, g, o; i = 1 - f, so c_t = g + f (c_{t-1} - g)."""
+
+    has_cell_state = True
+    allocate = _LSTMLoop.allocate
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        p[:, :H].sigmoid_()
+        p[:, H : 2 * H].tanh_()
+        p[:, 2 * H :].sigmoid_()
+        f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.sub(self.cs[t, :n], g, out=c)
+        c.mul_(f).add_(g)
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        H = self.H
+        f, g, o = self.P[t, :n].split(H, dim=1)
+        df, dg, do = self.dP[t, :n].split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        torch.sub(self.cs[t, :n], g, out=df)  # dc_t/df = c_{t-1} - g
+        df.mul_(dc)
+        _sigmoid_grad_(df, f)
+        dc_f = dc * f  # the part that flows to c_{t-1}
+        torch.sub(dc, dc_f, out=dg)  # dc_t/dg = 1 - f
+        _tanh_grad_(dg, g)
+        dc.copy_(dc_f)
+        torch.mm(self.dP[t, :n], self.w_hh, out=dh)
+
+
+class _PeepholeLoop(_Loop):
+    """Gate blocks i, f, g, o; i and f read c_{t-1}, o reads c_t, through ``w_ch: (3H, H)`` or ``(3H,)``."""
+
+    has_cell_state = True
+    allocate = _LSTMLoop.allocate
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        H, w_ch = self.H, self.extra["w_ch"]
+        self.full = w_ch.dim() == 2
+        # i and f read the same c_{t-1}: ONE product with their two stacked blocks (2H, H).
+        self.peep_if, self.peep_o = w_ch[: 2 * H], w_ch[2 * H :]
+
+    def _peep_into(self, target: Tensor, c: Tensor, weights: Tensor) -> None:
+        """``target += peephole(c)`` for the gate blocks in ``target: (n, k*H)``."""
+        if self.full:
+            target.addmm_(c, weights.t())
+        else:
+            k = weights.shape[0] // self.H
+            target.view(-1, k, self.H).addcmul_(c[:, None, :], weights.view(k, self.H))
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        c_prev = self.cs[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        self._peep_into(p[:, : 2 * H], c_prev, self.peep_if)
+        p[:, : 2 * H].sigmoid_()
+        p[:, 2 * H : 3 * H].tanh_()
+        i, f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.mul(f, c_prev, out=c)
+        c.addcmul_(i, g)
+        self._peep_into(o, c, self.peep_o)
+        o.sigmoid_()
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def _peep_back(self, d_gates: Tensor, weights: Tensor) -> Tensor:
+        """The gradient a cell state receives through the peepholes of ``d_gates: (n, k*H)``."""
+        if self.full:
+            return d_gates @ weights
+        k = weights.shape[0] // self.H
+        return (d_gates.view(-1, k, self.H) * weights.view(k, self.H)).sum(dim=1)
+
+    def backward_step(self, t, n):
+        H = self.H
+        i, f, g, o = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        di, df, dg, do = d.split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        dc.add_(self._peep_back(do, self.peep_o))  # o_t reads c_t
+        torch.mul(dc, g, out=di)
+        torch.mul(dc, self.cs[t, :n], out=df)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mul(dc, i, out=dg)
+        _tanh_grad_(dg, g)
+        dc.mul_(f).add_(self._peep_back(d[:, : 2 * H], self.peep_if))  # i_t, f_t read c_{t-1}
+        torch.mm(d, self.w_hh, out=dh)
+
+    def weight_grads(self):
+        grads = super().weight_grads()
+        H, TB = self.H, self.T * self.B
+        d_if = self.dP[..., : 2 * H].reshape(TB, 2 * H)
+        d_o = self.dP[..., 3 * H :].reshape(TB, H)
+        c_prev, c_new = self.cs[:-1].reshape(TB, H), self.cs[1:].reshape(TB, H)
+        if self.full:
+            grads["w_ch"] = torch.cat([d_if.t() @ c_prev, d_o.t() @ c_new])
+        else:
+            grads["w_ch"] = torch.cat([(d_if.view(TB, 2, H) * c_prev[:, None]).sum(0).reshape(2 * H),
+                                       (d_o * c_new).sum(0)])
+        return grads
+
+
+class _GRULoop(_Loop):
+    """PyTorch's form (reset_after): g = tanh(x_g + r * (W_hg h + b_hn)); h_t = g + z (h_{t-1} - g).
+
+    ``HH[t] = W_hh h_{t-1} (+ b_hn on the candidate block)`` is kept, and ``dHH`` its gradient,
+    so that ``dW_hh`` is one product at the end.
+    """
+
+    def allocate(self):
+        self.HH = self.P.new_zeros(self.P.shape)
+        b_hn = self.extra["b_hn"]
+        self.hh_bias = None
+        if b_hn is not None:
+            self.hh_bias = torch.cat([b_hn.new_zeros(2 * self.H), b_hn])
+
+    def forward_step(self, t, n):
+        H = self.H
+        p, hh, h = self.P[t, :n], self.HH[t, :n], self.hs[t, :n]
+        if self.hh_bias is None:
+            torch.mm(h, self.w_hh_t, out=hh)
+        else:
+            torch.addmm(self.hh_bias, h, self.w_hh_t, out=hh)
+        rz = p[:, : 2 * H]
+        rz.add_(hh[:, : 2 * H]).sigmoid_()
+        r, z, g = p.split(H, dim=1)
+        g.addcmul_(r, hh[:, 2 * H :]).tanh_()
+        h_new = self.hs[t + 1, :n]
+        torch.sub(h, g, out=h_new)
+        h_new.mul_(z).add_(g)
+
+    def backward_step(self, t, n):
+        H = self.H
+        r, z, g = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        dr, dz, dg = d.split(H, dim=1)
+        dhh = self.dHH[t, :n]
+        dh, h = self.dh[:n], self.hs[t, :n]
+        dh_z = dh * z  # flows straight to h_{t-1}
+        torch.sub(dh, dh_z, out=dg)  # dh_t/dg = 1 - z
+        _tanh_grad_(dg, g)
+        torch.mul(dg, r, out=dhh[:, 2 * H :])
+        torch.mul(dg, self.HH[t, :n, 2 * H :], out=dr)
+        torch.sub(h, g, out=dz)  # dh_t/dz = h_{t-1} - g
+        dz.mul_(dh)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        dhh[:, : 2 * H].copy_(d[:, : 2 * H])
+        torch.mm(dhh, self.w_hh, out=dh)
+        dh.add_(dh_z)
+
+    def backward(self, ext_h, ext_c):
+        self.dHH = torch.zeros_like(self.P)
+        super().backward(ext_h, ext_c)
+
+    def weight_grads(self):
+        TB = self.T * self.B
+        grads = {"w_hh": self.dHH.view(TB, -1).t() @ self.hs[:-1].reshape(TB, self.H)}
+        if self.extra["b_hn"] is not None:
+            grads["b_hn"] = self.dHH[..., 2 * self.H :].sum(dim=(0, 1))
+        return grads
+
+
+class _TextbookGRULoop(_Loop):
+    """Cho et al.'s form: g = tanh(x_g + W_hg (r * h_{t-1})); ``RH[t] = r_t * h_{t-1}`` is kept."""
+
+    def allocate(self):
+        H = self.H
+        self.RH = torch.zeros_like(self.hs[1:])
+        self.w_rz_t, self.w_g_t = self.w_hh[: 2 * H].t(), self.w_hh[2 * H :].t()
+
+    def forward_step(self, t, n):
+        H = self.H
+        p, h = self.P[t, :n], self.hs[t, :n]
+        rz = p[:, : 2 * H]
+        rz.addmm_(h, self.w_rz_t).sigmoid_()
+        r, z, g = p.split(H, dim=1)
+        rh = self.RH[t, :n]
+        torch.mul(r, h, out=rh)
+        g.addmm_(rh, self.w_g_t).tanh_()
+        h_new = self.hs[t + 1, :n]
+        torch.sub(h, g, out=h_new)
+        h_new.mul_(z).add_(g)
+
+    def backward_step(self, t, n):
+        H = self.H
+        r, z, g = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        dr, dz, dg = d.split(H, dim=1)
+        dh, h = self.dh[:n], self.hs[t, :n]
+        dh_z = dh * z
+        torch.sub(dh, dh_z, out=dg)
+        _tanh_grad_(dg, g)
+        d_rh = dg @ self.w_hh[2 * H :]  # the gradient of r * h_{t-1}
+        torch.mul(d_rh, h, out=dr)
+        torch.sub(h, g, out=dz)
+        dz.mul_(dh)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mm(d[:, : 2 * H], self.w_hh[: 2 * H], out=dh)
+        dh.addcmul_(d_rh, r).add_(dh_z)
+
+    def weight_grads(self):
+        H, TB = self.H, self.T * self.B
+        d_rz = self.dP[..., : 2 * H].reshape(TB, 2 * H)
+        d_g = self.dP[..., 2 * H :].reshape(TB, H)
+        h_prev = self.hs[:-1].reshape(TB, H)
+        return {"w_hh": torch.cat([d_rz.t() @ h_prev, d_g.t() @ self.RH.view(TB, H)])}
+
+
+def _loop_class(cell) -> type[_Loop] | None:
+    """The loop for an exact course cell class (a subclass may redefine ``step``), else None."""
+    kind = type(cell)
+    if kind is _cells.ElmanCell:
+        return _ElmanLoop
+    if kind is _cells.LSTMCell:
+        return _LSTMLoop
+    if kind is _cells.CoupledLSTMCell:
+        return _CoupledLoop
+    if kind is _cells.PeepholeLSTMCell:
+        return _PeepholeLoop
+    if kind is _cells.GRUCell:
+        return _GRULoop if cell.reset_after else _TextbookGRULoop
+    return None
+
+
+def supports(cell, x: Tensor) -> bool:
+    """Whether :func:`unroll` can run this cell on this input (else the readable loop runs)."""
+    if _loop_class(cell) is None or not x.is_floating_point():
+        return False
+    if x.dtype != cell.weight_hh.dtype or x.device != cell.weight_hh.device:
+        return False
+    # Under autocast the readable loop's products run in low precision; ours would not follow.
+    return not torch.is_autocast_enabled(x.device.type)
+
+
+class _Unroll(torch.autograd.Function):
+    """Forward and hand-written backward of a whole unroll. Tensors in, see :func:`unroll`."""
+
+    @staticmethod
+    def forward(ctx, plan, pre, h0, c0, w_hh, w_ch, b_hn):
+        loop_class, lengths_sorted, order, inverse, rows, relu = plan
+        T = pre.shape[1]
+        pre_tm = pre.transpose(0, 1)
+        if order is not None:
+            pre_tm = pre_tm.index_select(1, order)
+            h0 = h0.index_select(0, order)
+            c0 = None if c0 is None else c0.index_select(0, order)
+        P = torch.empty(pre_tm.shape, dtype=pre.dtype, device=pre.device)
+        P.copy_(pre_tm)  # a fresh buffer: the steps overwrite it
+        loop = loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": relu}, rows)
+        loop.forward()
+        outputs, finals = _gather_outputs(loop, lengths_sorted, inverse, T)
+        ctx.loop, ctx.plan = loop, plan
+        ctx.has_c0 = c0 is not None
+        return (outputs, *finals)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_outputs, d_h, d_c=None):
+        loop, (_, lengths_sorted, order, inverse, _, _) = ctx.loop, ctx.plan
+        T, B, H = loop.T, loop.B, loop.H
+        batch = torch.arange(B, device=loop.P.device)
+        last = (lengths_sorted - 1) if lengths_sorted is not None else torch.full_like(batch, T - 1)
+
+        def time_major(grad):
+            grad = grad.transpose(0, 1)
+            return grad if order is None else grad.index_select(1, order)
+
+        def sorted_rows(grad):
+            return grad if order is None else grad.index_select(0, order)
+
+        ext_h = torch.zeros(T, B, H, dtype=loop.P.dtype, device=loop.P.device)
+        if d_outputs is not None:
+            ext_h.copy_(time_major(d_outputs))
+        if d_h is not None:
+            ext_h.index_put_((last, batch), sorted_rows(d_h), accumulate=True)
+        ext_c = None
+        if loop.has_cell_state:
+            ext_c = torch.zeros_like(ext_h)
+            if d_c is not None:
+                ext_c.index_put_((last, batch), sorted_rows(d_c), accumulate=True)
+        loop.backward(ext_h, ext_c)
+        grads = loop.weight_grads()
+
+        def unsort(grad):
+            return grad if inverse is None else grad.index_select(0, inverse)
+
+        d_pre = unsort(loop.dP.transpose(0, 1))
+        d_h0 = unsort(loop.dh)
+        d_c0 = unsort(loop.dc) if ctx.has_c0 else None
+        ctx.loop = None  # free the buffers
+        return None, d_pre, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn")
+
+
+def _gather_outputs(loop: _Loop, lengths_sorted, inverse, T):
+    """Outputs ``(B, T, H)`` (zeros at padded steps: those rows never ran) and final states."""
+    def unsort(tensor):
+        return tensor if inverse is None else tensor.index_select(0, inverse)
+
+    outputs = unsort(loop.hs[1:].transpose(0, 1))
+    if lengths_sorted is None:
+        finals = [loop.hs[T]] + ([loop.cs[T]] if loop.has_cell_state else [])
+    else:
+        batch = torch.arange(loop.B, device=loop.P.device)
+        finals = [loop.hs[lengths_sorted, batch]] + ([loop.cs[lengths_sorted, batch]] if loop.has_cell_state else [])
+    return outputs.contiguous(), [unsort(f).clone() for f in finals]
+
+
+def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, object]:
+    """:func:`course_lib.cells.unroll` without gates, through :class:`_Unroll`.
+
+    ``x: (B, T, I)``; ``lengths: (B,)`` checked by the caller, or None; ``state``: ``h`` or
+    ``(h, c)`` each ``(B, H)``, or None. Returns ``outputs: (B, T, H)`` and the final state.
+    """
+    loop_class = _loop_class(cell)
+    B, T, _ = x.shape
+    H = cell.hidden_size
+    pre = cell.project_input(x)
+    b_hn = None
+    if cell.num_biases == 2:
+        if loop_class is _GRULoop:
+            # PyTorch's GRU: the candidate's b_hn sits inside the reset, r * (W_hn h + b_hn).
+            pre = pre + torch.cat([cell.bias_hh[: 2 * H], cell.bias_hh.new_zeros(H)])
+            b_hn = cell.bias_hh[2 * H :]
+        else:
+            pre = pre + cell.bias_hh  # outside every nonlinearity: it adds to the input term
+    if state is None:
+        state = cell.init_state(B, like=x)
+    h0, c0 = state if loop_class.has_cell_state else (state, None)
+    order = inverse = lengths_sorted = None
+    rows = [B] * T
+    if lengths is not None:
+        order = torch.argsort(lengths, descending=True, stable=True)
+        lengths_sorted = lengths.index_select(0, order)
+        sorted_list = lengths_sorted.tolist()  # one host sync for the whole sequence
+        if sorted_list[-1] == T:
+            order = lengths_sorted = None  # nothing is padded
+        else:
+            inverse = torch.argsort(order)
+            rows = [sum(1 for length in sorted_list if length > t) for t in range(T)]
+    relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
+    w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
+    plan = (loop_class, lengths_sorted, order, inverse, rows, relu)
+    results = _Unroll.apply(plan, pre, h0, c0, cell.weight_hh, w_ch, b_hn)
+    if loop_class.has_cell_state:
+        outputs, h, c = results
+        return outputs, (h, c)
+    outputs, h = results
+    return outputs, h
