@@ -61,12 +61,16 @@ class _Loop:
         T, B, _ = P.shape
         H = h0.shape[1]
         self.T, self.B, self.H, self.rows = T, B, H, rows
+        # Packed (some sequences stop early): rows that stopped are never written but are read
+        # by the bulk products of the backward, so they must hold zeros; else no fill is needed.
+        self.packed = rows[-1] < B
+        self.new_buffer = torch.zeros if self.packed else torch.empty
         self.P, self.w_hh, self.w_hh_t = P, w_hh, w_hh.t()
         self.extra = extra
-        self.hs = P.new_zeros(T + 1, B, H)  # zeros: rows that stopped are read by the bulk products
+        self.hs = self.new_buffer(T + 1, B, H, dtype=P.dtype, device=P.device)
         self.hs[0] = h0
         if self.has_cell_state:
-            self.cs = P.new_zeros(T + 1, B, H)
+            self.cs = self.new_buffer(T + 1, B, H, dtype=P.dtype, device=P.device)
             self.cs[0] = c0
         self.allocate()
 
@@ -77,16 +81,26 @@ class _Loop:
         for t, n in enumerate(self.rows):
             self.forward_step(t, n)
 
-    def backward(self, ext_h: Tensor, ext_c: Tensor | None) -> None:
-        """BPTT. ``ext_h[t]``: the gradient arriving at h_{t+1} from outside (outputs, final state)."""
-        self.dP = torch.zeros_like(self.P)
-        self.dh = self.P.new_zeros(self.B, self.H)
-        self.dc = self.P.new_zeros(self.B, self.H) if self.has_cell_state else None
+    def backward(self, d_outputs: Tensor | None, d_h: Tensor | None, d_c: Tensor | None) -> None:
+        """BPTT, given the gradients of the outputs ``(B, T, H)`` and of the final states ``(B, H)``.
+
+        All in length-sorted row order. A row's final state is its state after its last step, so
+        its gradient joins the carried ``dh``/``dc`` at that step.
+        """
+        like = self.P
+        self.dP = self.new_buffer(like.shape, dtype=like.dtype, device=like.device)
+        self.dh = like.new_zeros(self.B, self.H)
+        self.dc = like.new_zeros(self.B, self.H) if self.has_cell_state else None
+        rows = self.rows + [0]
         for t in range(self.T - 1, -1, -1):
-            n = self.rows[t]
-            self.dh[:n].add_(ext_h[t, :n])
-            if ext_c is not None:
-                self.dc[:n].add_(ext_c[t, :n])
+            n, ending = rows[t], rows[t + 1]  # rows ending..n-1 take their last step here
+            if ending < n:
+                if d_h is not None:
+                    self.dh[ending:n].add_(d_h[ending:n])
+                if d_c is not None:
+                    self.dc[ending:n].add_(d_c[ending:n])
+            if d_outputs is not None:
+                self.dh[:n].add_(d_outputs[:n, t])
             self.backward_step(t, n)
 
     def weight_grads(self) -> dict[str, Tensor]:
@@ -277,7 +291,7 @@ class _GRULoop(_Loop):
     """
 
     def allocate(self):
-        self.HH = self.P.new_zeros(self.P.shape)
+        self.HH = self.new_buffer(self.P.shape, dtype=self.P.dtype, device=self.P.device)
         b_hn = self.extra["b_hn"]
         self.hh_bias = None
         if b_hn is not None:
@@ -317,9 +331,9 @@ class _GRULoop(_Loop):
         torch.mm(dhh, self.w_hh, out=dh)
         dh.add_(dh_z)
 
-    def backward(self, ext_h, ext_c):
-        self.dHH = torch.zeros_like(self.P)
-        super().backward(ext_h, ext_c)
+    def backward(self, *grads):
+        self.dHH = self.new_buffer(self.P.shape, dtype=self.P.dtype, device=self.P.device)
+        super().backward(*grads)
 
     def weight_grads(self):
         TB = self.T * self.B
@@ -334,7 +348,7 @@ class _TextbookGRULoop(_Loop):
 
     def allocate(self):
         H = self.H
-        self.RH = torch.zeros_like(self.hs[1:])
+        self.RH = self.new_buffer(self.hs[1:].shape, dtype=self.P.dtype, device=self.P.device)
         self.w_rz_t, self.w_g_t = self.w_hh[: 2 * H].t(), self.w_hh[2 * H :].t()
 
     def forward_step(self, t, n):
@@ -402,76 +416,76 @@ def supports(cell, x: Tensor) -> bool:
 
 
 class _Unroll(torch.autograd.Function):
-    """Forward and hand-written backward of a whole unroll. Tensors in, see :func:`unroll`."""
+    """Forward and hand-written backward of a whole unroll, input projection included.
+
+    Inputs: ``x: (B, T, I)``, ``w_ih: (G*H, I)``, ``bias: (G*H,)`` or None (every bias outside the
+    nonlinearities, summed), ``h0, c0: (B, H)`` (c0 None without a cell state), ``w_hh: (G*H, H)``,
+    ``w_ch`` (peephole) and ``b_hn: (H,)`` (the GRU's bias inside the reset) or None.
+    Outputs: ``outputs: (B, T, H)``, ``h_T`` and, with a cell state, ``c_T`` (each ``(B, H)``).
+    """
 
     @staticmethod
-    def forward(ctx, plan, pre, h0, c0, w_hh, w_ch, b_hn):
+    def forward(ctx, plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn):
         loop_class, lengths_sorted, order, inverse, rows, relu = plan
-        T = pre.shape[1]
-        pre_tm = pre.transpose(0, 1)
-        if order is not None:
-            pre_tm = pre_tm.index_select(1, order)
-            h0 = h0.index_select(0, order)
+        B, T, I = x.shape
+        if order is not None:  # packed: the longest sequences first
+            x, h0 = x.index_select(0, order), h0.index_select(0, order)
             c0 = None if c0 is None else c0.index_select(0, order)
-        P = torch.empty(pre_tm.shape, dtype=pre.dtype, device=pre.device)
-        P.copy_(pre_tm)  # a fresh buffer: the steps overwrite it
+        x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): a step's rows are contiguous
+        P = torch.empty(T, B, w_ih.shape[0], dtype=x.dtype, device=x.device)
+        # The input term of every step in ONE product, written where the steps will read it.
+        if bias is None:
+            torch.mm(x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
+        else:
+            torch.addmm(bias, x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
         loop = loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": relu}, rows)
         loop.forward()
-        outputs, finals = _gather_outputs(loop, lengths_sorted, inverse, T)
-        ctx.loop, ctx.plan = loop, plan
-        ctx.has_c0 = c0 is not None
-        return (outputs, *finals)
+        loop.x_tm, loop.w_ih = x_tm, w_ih
+        ctx.loop, ctx.plan, ctx.has_c0 = loop, plan, c0 is not None
+        return _gather_outputs(loop, lengths_sorted, inverse)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_outputs, d_h, d_c=None):
-        loop, (_, lengths_sorted, order, inverse, _, _) = ctx.loop, ctx.plan
+        loop, (_, _, order, inverse, _, _) = ctx.loop, ctx.plan
         T, B, H = loop.T, loop.B, loop.H
-        batch = torch.arange(B, device=loop.P.device)
-        last = (lengths_sorted - 1) if lengths_sorted is not None else torch.full_like(batch, T - 1)
 
-        def time_major(grad):
-            grad = grad.transpose(0, 1)
-            return grad if order is None else grad.index_select(1, order)
-
-        def sorted_rows(grad):
-            return grad if order is None else grad.index_select(0, order)
-
-        ext_h = torch.zeros(T, B, H, dtype=loop.P.dtype, device=loop.P.device)
-        if d_outputs is not None:
-            ext_h.copy_(time_major(d_outputs))
-        if d_h is not None:
-            ext_h.index_put_((last, batch), sorted_rows(d_h), accumulate=True)
-        ext_c = None
-        if loop.has_cell_state:
-            ext_c = torch.zeros_like(ext_h)
-            if d_c is not None:
-                ext_c.index_put_((last, batch), sorted_rows(d_c), accumulate=True)
-        loop.backward(ext_h, ext_c)
-        grads = loop.weight_grads()
+        def sort(grad):
+            return grad if order is None or grad is None else grad.index_select(0, order)
 
         def unsort(grad):
             return grad if inverse is None else grad.index_select(0, inverse)
 
-        d_pre = unsort(loop.dP.transpose(0, 1))
+        loop.backward(sort(d_outputs), sort(d_h), sort(d_c))
+        grads = loop.weight_grads()
+        needs = ctx.needs_input_grad  # (plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn)
+        dP = loop.dP.view(T * B, -1)
+        d_x = d_w_ih = d_bias = None
+        if needs[1]:
+            d_x = unsort((dP @ loop.w_ih).view(T, B, -1).transpose(0, 1))
+        if needs[2]:
+            d_w_ih = dP.t() @ loop.x_tm.view(T * B, -1)
+        if needs[3]:
+            d_bias = dP.sum(dim=0)
         d_h0 = unsort(loop.dh)
         d_c0 = unsort(loop.dc) if ctx.has_c0 else None
         ctx.loop = None  # free the buffers
-        return None, d_pre, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn")
+        return (None, d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn"))
 
 
-def _gather_outputs(loop: _Loop, lengths_sorted, inverse, T):
+def _gather_outputs(loop: _Loop, lengths_sorted, inverse):
     """Outputs ``(B, T, H)`` (zeros at padded steps: those rows never ran) and final states."""
     def unsort(tensor):
         return tensor if inverse is None else tensor.index_select(0, inverse)
 
-    outputs = unsort(loop.hs[1:].transpose(0, 1))
+    states = [loop.hs] + ([loop.cs] if loop.has_cell_state else [])
     if lengths_sorted is None:
-        finals = [loop.hs[T]] + ([loop.cs[T]] if loop.has_cell_state else [])
-    else:
+        finals = [s[loop.T] for s in states]
+    else:  # each sequence's state after its own last step
         batch = torch.arange(loop.B, device=loop.P.device)
-        finals = [loop.hs[lengths_sorted, batch]] + ([loop.cs[lengths_sorted, batch]] if loop.has_cell_state else [])
-    return outputs.contiguous(), [unsort(f).clone() for f in finals]
+        finals = [s[lengths_sorted, batch] for s in states]
+    outputs = unsort(loop.hs[1:].transpose(0, 1)).contiguous()
+    return (outputs, *[unsort(f).clone() for f in finals])
 
 
 def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, object]:
@@ -483,15 +497,16 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, obje
     loop_class = _loop_class(cell)
     B, T, _ = x.shape
     H = cell.hidden_size
-    pre = cell.project_input(x)
-    b_hn = None
-    if cell.num_biases == 2:
+    b_hn = bias = None
+    if cell.num_biases == 1:
+        bias = cell.bias
+    elif cell.num_biases == 2:
+        bias_hh = cell.bias_hh
         if loop_class is _GRULoop:
             # PyTorch's GRU: the candidate's b_hn sits inside the reset, r * (W_hn h + b_hn).
-            pre = pre + torch.cat([cell.bias_hh[: 2 * H], cell.bias_hh.new_zeros(H)])
-            b_hn = cell.bias_hh[2 * H :]
-        else:
-            pre = pre + cell.bias_hh  # outside every nonlinearity: it adds to the input term
+            b_hn = bias_hh[2 * H :]
+            bias_hh = torch.cat([bias_hh[: 2 * H], bias_hh.new_zeros(H)])
+        bias = cell.bias_ih + bias_hh  # outside every nonlinearity: both add to the input term
     if state is None:
         state = cell.init_state(B, like=x)
     h0, c0 = state if loop_class.has_cell_state else (state, None)
@@ -509,7 +524,7 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, obje
     relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
     w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
     plan = (loop_class, lengths_sorted, order, inverse, rows, relu)
-    results = _Unroll.apply(plan, pre, h0, c0, cell.weight_hh, w_ch, b_hn)
+    results = _Unroll.apply(plan, x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
     if loop_class.has_cell_state:
         outputs, h, c = results
         return outputs, (h, c)
