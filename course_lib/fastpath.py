@@ -442,12 +442,15 @@ class _Unroll(torch.autograd.Function):
         loop.forward()
         loop.x_tm, loop.w_ih = x_tm, w_ih
         ctx.loop, ctx.plan, ctx.has_c0 = loop, plan, c0 is not None
+        # Saved through autograd too, so that changing a weight in place before backward is an error.
+        ctx.save_for_backward(w_ih, w_hh, w_ch, b_hn)
         return _gather_outputs(loop, lengths_sorted, inverse)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_outputs, d_h, d_c=None):
         loop, (_, _, order, inverse, _, _) = ctx.loop, ctx.plan
+        ctx.saved_tensors  # noqa: B018 -- raises if a weight changed in place since forward
         T, B, H = loop.T, loop.B, loop.H
 
         def sort(grad):
@@ -469,7 +472,9 @@ class _Unroll(torch.autograd.Function):
             d_bias = dP.sum(dim=0)
         d_h0 = unsort(loop.dh)
         d_c0 = unsort(loop.dc) if ctx.has_c0 else None
-        ctx.loop = None  # free the buffers
+        loop.dP = loop.dh = loop.dc = None  # the forward's buffers stay: backward may run again
+        if hasattr(loop, "dHH"):
+            loop.dHH = None
         return (None, d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn"))
 
 
