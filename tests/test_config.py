@@ -1,5 +1,6 @@
 """course_lib.config: profiles, pick(), device, data directory, seeds."""
 
+import os
 import random
 
 import numpy as np
@@ -69,3 +70,73 @@ def test_seed_everything_repeats_torch_numpy_and_python_draws():
     assert first[2] == second[2]
     config.seed_everything(1235)
     assert not torch.equal(first[0], _draws()[0])
+
+
+# -- CPU threads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("physical, usable, load, expected", [
+    (2, 2, 0.0, 2),    # an idle laptop: every core
+    (2, 2, 0.4, 2),    # a little background noise does not cost a core
+    (2, 2, 0.6, 1),    # one core mostly busy
+    (2, 2, 1.0, 1),
+    (2, 2, 5.7, 1),    # overloaded: one thread, never zero
+    (4, 8, 0.0, 4),    # hyperthreads do not count
+    (8, 8, 3.2, 5),
+    (8, 2, 0.0, 2),    # a container's quota or affinity mask caps it
+])
+def test_choose_threads_leaves_busy_cores_alone(physical, usable, load, expected):
+    assert config.choose_threads(physical, usable, load) == expected
+
+
+def test_physical_cores_counts_distinct_cores_of_every_package(tmp_path):
+    lines = []
+    for cpu, (package, core) in enumerate([(0, 0), (0, 1), (0, 0), (0, 1), (1, 0), (1, 1), (1, 0), (1, 1)]):
+        lines += [f"processor\t: {cpu}", f"physical id\t: {package}", f"core id\t\t: {core}", ""]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("\n".join(lines))
+    assert config.physical_cores(cpuinfo) == 4
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: a CPU that names no cores\n")
+    assert config.physical_cores(cpuinfo) == (os.cpu_count() or 1)
+
+
+def test_usable_cpus_obeys_the_container_quota(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs -> 2
+    assert config.usable_cpus(cpu_max) == 2
+    cpu_max.write_text("max 100000\n")
+    assert config.usable_cpus(cpu_max) == 4
+    assert config.usable_cpus(tmp_path / "missing") == 4
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_configure_threads_from_load(monkeypatch, restore_threads):
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.setattr(config, "physical_cores", lambda: 2)
+    monkeypatch.setattr(config, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.5, 0.5))
+    assert config.configure_threads() == 2
+    assert torch.get_num_threads() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 2.0, 1.0))
+    assert config.configure_threads() == 1
+    assert torch.get_num_threads() == 1
+
+
+def test_configure_threads_argument_and_variable_win(monkeypatch, restore_threads, capsys):
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setenv("COURSE_THREADS", "2")
+    assert config.configure_threads() == 2
+    assert config.configure_threads(1, verbose=True) == 1
+    assert capsys.readouterr().out == "torch uses 1 CPU thread\n"
+    monkeypatch.setenv("COURSE_THREADS", "two")
+    with pytest.raises(ValueError, match=r"COURSE_THREADS must be a whole number of threads; got 'two'"):
+        config.configure_threads()
+    with pytest.raises(ValueError, match="at least 1; got 0"):
+        config.configure_threads(0)
