@@ -61,6 +61,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--plain", action="store_true", help="time the readable loop (unroll(fast=False))")
+    parser.add_argument("--no-graphs", action="store_true", help="CUDA: the fast path without CUDA graphs")
     parser.add_argument("--only", nargs="*", default=None, help="entry names to run (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="write every timing and verdict here")
     return parser.parse_args(argv)
@@ -122,6 +123,10 @@ def device_name(device):
 
 def measure(args):
     device = torch.device(args.device)
+    if args.no_graphs:
+        from course_lib import graphed
+
+        graphed.ENABLED = False
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -158,7 +163,8 @@ def report(args, device, names, times):
     header = (f"fwd+bwd, B={args.batch} T={args.steps} I={args.input} H={args.hidden}, "
               f"median of {args.repeats} interleaved rounds, {device_name(device)}"
               + (f", load average {load[0]:.2f}" if load else "")
-              + (", readable loop (--plain)" if args.plain else ""))
+              + (", readable loop (--plain)" if args.plain else "")
+              + (", no CUDA graphs" if args.no_graphs else ""))
     print(header)
     print(f"{'cell':26s} {'ms':>8s} {'reference':>10s} {'ref ms':>8s} {'ratio':>6s} {'target':>7s}  met")
     for row in rows:
@@ -170,7 +176,7 @@ def report(args, device, names, times):
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
         "torch": torch.__version__, "load_average": list(load) if load else None,
         "sizes": {"B": args.batch, "T": args.steps, "I": args.input, "H": args.hidden},
-        "repeats": args.repeats, "warmup": args.warmup, "path": "plain" if args.plain else "default",
+        "repeats": args.repeats, "warmup": args.warmup, "path": "plain" if args.plain else ("no graphs" if args.no_graphs else "default"),
         "reference_medians_s": {k: medians[k] for k in REFERENCES if k in medians},
         "cells": rows, "all_met": all(row["met"] for row in rows),
         "numpy": np.__version__,

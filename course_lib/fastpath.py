@@ -77,6 +77,11 @@ class _Loop:
     def allocate(self) -> None:
         """Extra per-step buffers a cell saves for its backward."""
 
+    def forward_buffers(self) -> list[Tensor]:
+        """Every buffer the forward filled and the backward reads (a CUDA graph restores them)."""
+        names = ("P", "hs", "cs", "tc", "HH", "RH", "x_tm")
+        return [getattr(self, name) for name in names if getattr(self, name, None) is not None]
+
     def forward(self) -> None:
         for t, n in enumerate(self.rows):
             self.forward_step(t, n)
@@ -426,56 +431,64 @@ class _Unroll(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn):
-        loop_class, lengths_sorted, order, inverse, rows, relu = plan
-        B, T, I = x.shape
-        if order is not None:  # packed: the longest sequences first
-            x, h0 = x.index_select(0, order), h0.index_select(0, order)
-            c0 = None if c0 is None else c0.index_select(0, order)
-        x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): a step's rows are contiguous
-        P = torch.empty(T, B, w_ih.shape[0], dtype=x.dtype, device=x.device)
-        # The input term of every step in ONE product, written where the steps will read it.
-        if bias is None:
-            torch.mm(x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
-        else:
-            torch.addmm(bias, x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
-        loop = loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": relu}, rows)
-        loop.forward()
-        loop.x_tm, loop.w_ih = x_tm, w_ih
-        ctx.loop, ctx.plan, ctx.has_c0 = loop, plan, c0 is not None
+        loop, outputs = run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn)
+        ctx.loop, ctx.plan = loop, plan
         # Saved through autograd too, so that changing a weight in place before backward is an error.
         ctx.save_for_backward(w_ih, w_hh, w_ch, b_hn)
-        return _gather_outputs(loop, lengths_sorted, inverse)
+        return outputs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_outputs, d_h, d_c=None):
-        loop, (_, _, order, inverse, _, _) = ctx.loop, ctx.plan
         ctx.saved_tensors  # noqa: B018 -- raises if a weight changed in place since forward
-        T, B, H = loop.T, loop.B, loop.H
+        grads = run_backward(ctx.loop, ctx.plan, d_outputs, d_h, d_c, ctx.needs_input_grad[1:])
+        return (None, *grads)
 
-        def sort(grad):
-            return grad if order is None or grad is None else grad.index_select(0, order)
 
-        def unsort(grad):
-            return grad if inverse is None else grad.index_select(0, inverse)
+def run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn) -> tuple[_Loop, tuple[Tensor, ...]]:
+    """The forward of :class:`_Unroll`: the loop with its buffers, and (outputs, h_T[, c_T])."""
+    loop_class, lengths_sorted, order, inverse, rows, relu = plan
+    B, T, I = x.shape
+    if order is not None:  # packed: the longest sequences first
+        x, h0 = x.index_select(0, order), h0.index_select(0, order)
+        c0 = None if c0 is None else c0.index_select(0, order)
+    x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): a step's rows are contiguous
+    P = torch.empty(T, B, w_ih.shape[0], dtype=x.dtype, device=x.device)
+    # The input term of every step in ONE product, written where the steps will read it.
+    if bias is None:
+        torch.mm(x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
+    else:
+        torch.addmm(bias, x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
+    loop = loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": relu}, rows)
+    loop.forward()
+    loop.x_tm, loop.w_ih, loop.has_c0 = x_tm, w_ih, c0 is not None
+    return loop, _gather_outputs(loop, lengths_sorted, inverse)
 
-        loop.backward(sort(d_outputs), sort(d_h), sort(d_c))
-        grads = loop.weight_grads()
-        needs = ctx.needs_input_grad  # (plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn)
-        dP = loop.dP.view(T * B, -1)
-        d_x = d_w_ih = d_bias = None
-        if needs[1]:
-            d_x = unsort((dP @ loop.w_ih).view(T, B, -1).transpose(0, 1))
-        if needs[2]:
-            d_w_ih = dP.t() @ loop.x_tm.view(T * B, -1)
-        if needs[3]:
-            d_bias = dP.sum(dim=0)
-        d_h0 = unsort(loop.dh)
-        d_c0 = unsort(loop.dc) if ctx.has_c0 else None
-        loop.dP = loop.dh = loop.dc = None  # the forward's buffers stay: backward may run again
-        if hasattr(loop, "dHH"):
-            loop.dHH = None
-        return (None, d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn"))
+
+def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
+    """The backward of :class:`_Unroll`: gradients of (x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn).
+
+    ``needs``: which of those want a gradient (the products for the others are skipped).
+    """
+    _, _, order, inverse, _, _ = plan
+    T, B = loop.T, loop.B
+
+    def sort(grad):
+        return grad if order is None or grad is None else grad.index_select(0, order)
+
+    def unsort(grad):
+        return grad if inverse is None else grad.index_select(0, inverse)
+
+    loop.backward(sort(d_outputs), sort(d_h), sort(d_c))
+    grads = loop.weight_grads()
+    dP = loop.dP.view(T * B, -1)
+    d_x = unsort((dP @ loop.w_ih).view(T, B, -1).transpose(0, 1)) if needs[0] else None
+    d_w_ih = dP.t() @ loop.x_tm.view(T * B, -1) if needs[1] else None
+    d_bias = dP.sum(dim=0) if needs[2] else None
+    d_h0 = unsort(loop.dh)
+    d_c0 = unsort(loop.dc) if loop.has_c0 else None
+    loop.dP = loop.dh = loop.dc = loop.dHH = None  # the forward's buffers stay: backward may run again
+    return d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn")
 
 
 def _gather_outputs(loop: _Loop, lengths_sorted, inverse):
@@ -529,7 +542,14 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, obje
     relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
     w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
     plan = (loop_class, lengths_sorted, order, inverse, rows, relu)
-    results = _Unroll.apply(plan, x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
+    tensors = (x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
+    results = None
+    if x.is_cuda and order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
+        from course_lib import graphed
+
+        results = graphed.unroll(plan, tensors)
+    if results is None:
+        results = _Unroll.apply(plan, *tensors)
     if loop_class.has_cell_state:
         outputs, h, c = results
         return outputs, (h, c)

@@ -4,6 +4,8 @@ The reference equations at the bottom use NumPy on parameters sliced by hand, so
 course_lib.cells cannot hide in code the test shares with it.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -611,3 +613,27 @@ def test_recurrent_stack_through_the_fast_path_matches_torch_gru():
     grad, = torch.autograd.grad(outputs.square().sum(), x)
     grad_ref, = torch.autograd.grad(outputs_ref.square().sum(), x)
     assert max_abs_diff(grad, grad_ref) <= FAST_TOLERANCE
+
+
+def test_cuda_graph_failure_warns_once_and_falls_back(monkeypatch):
+    # The graphs themselves need a GPU (benchmarks/cells_cuda_check.py checks them there); here: a
+    # capture that fails must leave the eager fast path in charge, with one warning per shape.
+    from course_lib import fastpath, graphed
+
+    def broken(*args):
+        raise RuntimeError("no graphs today")
+
+    monkeypatch.setattr(graphed, "_Captured", broken)
+    monkeypatch.setattr(graphed, "_failed", set())
+    cell, x = GRUCell(3, 4, reset_after=True), torch.randn(2, 5, 3)
+    plan = (fastpath._GRULoop, None, None, None, [2] * 5, False)
+    tensors = (x, cell.weight_ih, cell.bias, cell.init_state(2), None, cell.weight_hh, None, None)
+    with pytest.warns(UserWarning, match=r"CUDA graph capture failed for GRU on x \(2, 5, 3\) torch.float32; using the eager "
+                                         r"fast path \(RuntimeError: no graphs today\)"):
+        assert graphed.unroll(plan, tensors) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert graphed.unroll(plan, tensors) is None  # remembered: no second capture, no second warning
+    monkeypatch.setattr(graphed, "ENABLED", False)
+    monkeypatch.setattr(graphed, "_failed", set())
+    assert graphed.unroll(plan, tensors) is None
