@@ -2,7 +2,8 @@
 
 The CPU test suite cannot run CUDA graphs; this script is their check. For every course cell:
 outputs, final states and the gradients of x, the initial state and every parameter, through
-(1) ``unroll(fast=False)``, (2) the eager fast path and (3) the CUDA graphs, unpadded and padded;
+(1) ``unroll(fast=False)``, (2) the eager fast path (padded batches packed) and (3) the CUDA
+graphs (padded batches masked: every row runs every step), unpadded and padded;
 the graphs again on new inputs (a replay must read them) and twice before one backward (the
 second call must not spoil the first one's saved buffers). Prints the largest differences and
 exits 1 when any exceeds 1e-10.

@@ -24,6 +24,11 @@ Shapes: ``x: (B, I)``, ``h, c: (B, H)``; the loop :func:`unroll` takes ``x: (B, 
 Why split a step into :meth:`RecurrentCell.project_input` and :meth:`RecurrentCell.step`: the input term
 :math:`W_{x\cdot} x_t` does not depend on the recurrence, so :func:`unroll` computes it for all
 T steps in one large matrix product and only the hidden term stays inside the Python loop.
+
+The loop in :func:`unroll` is the one to read. By default it hands the course's own cells to
+:mod:`course_lib.fastpath`, which computes the same equations with a hand-written backward pass
+(and, on a GPU, replays them from CUDA graphs, :mod:`course_lib.graphed`); ``unroll(...,
+fast=False)`` or ``FAST_PATH = False`` runs this readable loop instead.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ Inside, buffers are time-major ``(T, B, ...)`` so that a step's rows are contigu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -45,6 +47,26 @@ def _sigmoid_grad_(grad: Tensor, y: Tensor) -> Tensor:
 def _tanh_grad_(grad: Tensor, y: Tensor) -> Tensor:
     """In place: ``grad *= 1 - y**2`` (the tanh's derivative from its output y)."""
     return _tanh_backward(grad, y, grad_input=grad)
+
+
+class Plan(NamedTuple):
+    """How one unroll runs, apart from its tensors.
+
+    Three ways with padded batches: none (``lengths`` None: every sequence runs all T steps);
+    packed (``order`` set: rows sorted by length, ``rows[t]`` of them run step t); masked
+    (``masked``: every row runs every step -- a row's later steps cannot change its earlier
+    ones -- then the outputs past each length are zeroed, its final state read at its length,
+    and the backward starts each row's final-state gradient at its last step). Masked keeps
+    the shapes fixed, so a CUDA graph can replay it for any lengths.
+    """
+
+    loop_class: type
+    relu: bool
+    rows: list[int]  # per step: how many (sorted) rows run it
+    lengths: Tensor | None = None  # packed: sorted; masked: in batch order; None: all T
+    order: Tensor | None = None  # packed: the batch index of each sorted row
+    inverse: Tensor | None = None  # packed: the sorted row of each batch index
+    masked: bool = False
 
 
 class _Loop:
@@ -86,20 +108,30 @@ class _Loop:
         for t, n in enumerate(self.rows):
             self.forward_step(t, n)
 
-    def backward(self, d_outputs: Tensor | None, d_h: Tensor | None, d_c: Tensor | None) -> None:
+    def backward(self, d_outputs: Tensor | None, d_h: Tensor | None, d_c: Tensor | None,
+                 last: Tensor | None = None) -> None:
         """BPTT, given the gradients of the outputs ``(B, T, H)`` and of the final states ``(B, H)``.
 
         All in length-sorted row order. A row's final state is its state after its last step, so
-        its gradient joins the carried ``dh``/``dc`` at that step.
+        its gradient joins the carried ``dh``/``dc`` at that step: found from ``rows``, or, when
+        every row runs every step (masked), from ``last: (B,)``, each row's last step.
         """
         like = self.P
         self.dP = self.new_buffer(like.shape, dtype=like.dtype, device=like.device)
         self.dh = like.new_zeros(self.B, self.H)
         self.dc = like.new_zeros(self.B, self.H) if self.has_cell_state else None
         rows = self.rows + [0]
+        ends = None
+        if last is not None:  # (T, B, 1): 1 where a row takes its last step
+            ends = (torch.arange(self.T, device=last.device)[:, None] == last[None, :]).to(like.dtype)[..., None]
         for t in range(self.T - 1, -1, -1):
             n, ending = rows[t], rows[t + 1]  # rows ending..n-1 take their last step here
-            if ending < n:
+            if ends is not None:
+                if d_h is not None:
+                    self.dh.addcmul_(d_h, ends[t])
+                if d_c is not None:
+                    self.dc.addcmul_(d_c, ends[t])
+            elif ending < n:
                 if d_h is not None:
                     self.dh[ending:n].add_(d_h[ending:n])
                 if d_c is not None:
@@ -336,9 +368,9 @@ class _GRULoop(_Loop):
         torch.mm(dhh, self.w_hh, out=dh)
         dh.add_(dh_z)
 
-    def backward(self, *grads):
+    def backward(self, *grads, **options):
         self.dHH = self.new_buffer(self.P.shape, dtype=self.P.dtype, device=self.P.device)
-        super().backward(*grads)
+        super().backward(*grads, **options)
 
     def weight_grads(self):
         TB = self.T * self.B
@@ -447,7 +479,7 @@ class _Unroll(torch.autograd.Function):
 
 def run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn) -> tuple[_Loop, tuple[Tensor, ...]]:
     """The forward of :class:`_Unroll`: the loop with its buffers, and (outputs, h_T[, c_T])."""
-    loop_class, lengths_sorted, order, inverse, rows, relu = plan
+    order = plan.order
     B, T, I = x.shape
     if order is not None:  # packed: the longest sequences first
         x, h0 = x.index_select(0, order), h0.index_select(0, order)
@@ -459,10 +491,10 @@ def run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn) -> tuple[_Loop, t
         torch.mm(x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
     else:
         torch.addmm(bias, x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
-    loop = loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": relu}, rows)
+    loop = plan.loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": plan.relu}, plan.rows)
     loop.forward()
     loop.x_tm, loop.w_ih, loop.has_c0 = x_tm, w_ih, c0 is not None
-    return loop, _gather_outputs(loop, lengths_sorted, inverse)
+    return loop, _gather_outputs(loop, plan)
 
 
 def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
@@ -470,7 +502,7 @@ def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
 
     ``needs``: which of those want a gradient (the products for the others are skipped).
     """
-    _, _, order, inverse, _, _ = plan
+    order, inverse = plan.order, plan.inverse
     T, B = loop.T, loop.B
 
     def sort(grad):
@@ -479,7 +511,12 @@ def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
     def unsort(grad):
         return grad if inverse is None else grad.index_select(0, inverse)
 
-    loop.backward(sort(d_outputs), sort(d_h), sort(d_c))
+    last = None
+    if plan.masked:
+        last = plan.lengths - 1
+        if d_outputs is not None:  # the outputs past each length were zeroed: no gradient flows there
+            d_outputs = d_outputs * _mask(plan.lengths, T)
+    loop.backward(sort(d_outputs), sort(d_h), sort(d_c), last=last)
     grads = loop.weight_grads()
     dP = loop.dP.view(T * B, -1)
     d_x = unsort((dP @ loop.w_ih).view(T, B, -1).transpose(0, 1)) if needs[0] else None
@@ -491,26 +528,35 @@ def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
     return d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn")
 
 
-def _gather_outputs(loop: _Loop, lengths_sorted, inverse):
-    """Outputs ``(B, T, H)`` (zeros at padded steps: those rows never ran) and final states."""
+def _mask(lengths: Tensor, T: int) -> Tensor:
+    """``(B, T, 1)``: 1 at the real steps of each sequence, 0 at its padding."""
+    return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None])[..., None]
+
+
+def _gather_outputs(loop: _Loop, plan: Plan):
+    """Outputs ``(B, T, H)``, zero at padded steps, and the final states."""
     def unsort(tensor):
-        return tensor if inverse is None else tensor.index_select(0, inverse)
+        return tensor if plan.inverse is None else tensor.index_select(0, plan.inverse)
 
     states = [loop.hs] + ([loop.cs] if loop.has_cell_state else [])
-    if lengths_sorted is None:
+    if plan.lengths is None:
         finals = [s[loop.T] for s in states]
     else:  # each sequence's state after its own last step
         batch = torch.arange(loop.B, device=loop.P.device)
-        finals = [s[lengths_sorted, batch] for s in states]
-    outputs = unsort(loop.hs[1:].transpose(0, 1)).contiguous()
-    return (outputs, *[unsort(f).clone() for f in finals])
+        finals = [s[plan.lengths, batch] for s in states]
+    outputs = unsort(loop.hs[1:].transpose(0, 1))  # packed: padded steps never ran, still zeros
+    if plan.masked:
+        outputs = torch.where(_mask(plan.lengths, loop.T), outputs, 0)
+    return (outputs.contiguous(), *[unsort(f).clone() for f in finals])
 
 
-def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, object]:
+def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None = None) -> tuple[Tensor, object]:
     """:func:`course_lib.cells.unroll` without gates, through :class:`_Unroll`.
 
     ``x: (B, T, I)``; ``lengths: (B,)`` checked by the caller, or None; ``state``: ``h`` or
     ``(h, c)`` each ``(B, H)``, or None. Returns ``outputs: (B, T, H)`` and the final state.
+    ``masked``: how a padded batch runs (see :class:`Plan`); None = masked on CUDA where graphs
+    can replay it, packed elsewhere (packing skips the padded steps' work).
     """
     loop_class = _loop_class(cell)
     B, T, _ = x.shape
@@ -528,23 +574,28 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state) -> tuple[Tensor, obje
     if state is None:
         state = cell.init_state(B, like=x)
     h0, c0 = state if loop_class.has_cell_state else (state, None)
-    order = inverse = lengths_sorted = None
-    rows = [B] * T
-    if lengths is not None:
-        order = torch.argsort(lengths, descending=True, stable=True)
-        lengths_sorted = lengths.index_select(0, order)
-        sorted_list = lengths_sorted.tolist()  # one host sync for the whole sequence
-        if sorted_list[-1] == T:
-            order = lengths_sorted = None  # nothing is padded
-        else:
-            inverse = torch.argsort(order)
-            rows = [sum(1 for length in sorted_list if length > t) for t in range(T)]
     relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
+    plan = Plan(loop_class, relu, [B] * T)
+    if masked is None:
+        from course_lib import graphed
+
+        # Not for a ReLU RNN: its padded steps, run anyway, could overflow to inf (and inf * 0 = nan).
+        masked = x.is_cuda and graphed.ENABLED and not relu
+    if lengths is not None:
+        lengths = lengths.long()  # an index below, whatever integer type came in
+        if masked:
+            plan = plan._replace(lengths=lengths, masked=True)  # no sorting, no host sync: fixed shapes
+        else:
+            order = torch.argsort(lengths, descending=True, stable=True)
+            lengths_sorted = lengths.index_select(0, order)
+            sorted_list = lengths_sorted.tolist()  # one host sync for the whole sequence
+            if sorted_list[-1] < T:  # else nothing is padded
+                rows = [sum(1 for length in sorted_list if length > t) for t in range(T)]
+                plan = plan._replace(rows=rows, lengths=lengths_sorted, order=order, inverse=torch.argsort(order))
     w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
-    plan = (loop_class, lengths_sorted, order, inverse, rows, relu)
     tensors = (x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
     results = None
-    if x.is_cuda and order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
+    if x.is_cuda and plan.order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
         from course_lib import graphed
 
         results = graphed.unroll(plan, tensors)

@@ -10,7 +10,8 @@ The graphs read and write fixed ("static") buffers. Each call copies its inputs 
 and copies the results out; the forward's buffers are copied aside for the backward, so that
 the same shape may run again (another layer, another batch) before this call's backward.
 
-Used only on CUDA, for unpadded batches (packed batches have a different shape every batch).
+Used only on CUDA; a padded batch runs masked (every row every step, see
+:class:`course_lib.fastpath.Plan`), its lengths one more static input, so one graph serves all lengths.
 Right after a capture, the graphs' forward and backward are compared with the eager fast path on
 the same inputs; any failure to capture, or any difference, warns once and that shape takes the
 eager fast path from then on. ``ENABLED = False`` turns the graphs off.
@@ -36,16 +37,16 @@ _failed: set[tuple] = set()
 
 
 def _key(plan, tensors) -> tuple:
-    loop_class, _, _, _, rows, relu = plan
     described = tuple(None if t is None else (tuple(t.shape), t.dtype, t.device) for t in tensors)
-    return (loop_class, relu, len(rows), described)
+    return (plan.loop_class, plan.relu, len(plan.rows), plan.masked, described)
 
 
 class _Captured:
     """Static inputs, the two graphs, and their static outputs for one shape."""
 
     def __init__(self, plan, tensors):
-        self.plan = plan
+        self.lengths = None if plan.lengths is None else plan.lengths.clone()
+        self.plan = plan._replace(lengths=self.lengths)  # the graphs read the static copy
         self.inputs = [None if t is None else t.detach().clone() for t in tensors]
         self.d_outputs = self.d_h = self.d_c = None
         side = torch.cuda.Stream()
@@ -63,12 +64,13 @@ class _Captured:
         self.backward_graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.backward_graph, pool=self.forward_graph.pool()):
             self._backward()
-        self._compare_with_eager(tensors)
+        self._compare_with_eager(plan, tensors)
 
-    def _compare_with_eager(self, tensors):
+    def _compare_with_eager(self, plan, tensors):
         """Raise unless a replay gives what the eager fast path gives on the same inputs."""
         # Its own generator: capturing must not move the random numbers a training run draws.
         generator = torch.Generator(device=tensors[0].device).manual_seed(0)
+        lengths = plan.lengths
 
         def probe(like):
             return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
@@ -76,11 +78,12 @@ class _Captured:
         d_outputs, d_h = probe(self.outputs[0]), probe(self.outputs[1])
         d_c = None if self.d_c is None else probe(self.outputs[2])
         weights = [tensors[i] for i in (1, 5, 6, 7)]
-        outputs, saved = self.forward(tensors)
+        outputs, saved = self.forward(tensors, lengths)
         replayed = list(outputs) + list(self.backward(saved, weights, d_outputs, d_h, d_c))
-        loop, eager_outputs = fastpath.run_forward(self.plan, *[None if t is None else t.detach() for t in tensors])
+        eager_plan = plan._replace(lengths=None if lengths is None else lengths.clone())
+        loop, eager_outputs = fastpath.run_forward(eager_plan, *[None if t is None else t.detach() for t in tensors])
         needs = (True, True, tensors[2] is not None)
-        eager = list(eager_outputs) + list(fastpath.run_backward(loop, self.plan, d_outputs, d_h, d_c, needs))
+        eager = list(eager_outputs) + list(fastpath.run_backward(loop, eager_plan, d_outputs, d_h, d_c, needs))
         tolerance = 1e-9 if tensors[0].dtype == torch.float64 else 1e-3
         for index, (ours, reference) in enumerate(zip(replayed, eager)):
             if (ours is None) != (reference is None):
@@ -101,17 +104,23 @@ class _Captured:
         needs = (True, True, self.inputs[2] is not None)  # x, w_ih, bias: every gradient, every time
         self.grads = fastpath.run_backward(self.loop, self.plan, self.d_outputs, self.d_h, self.d_c, needs)
 
-    def forward(self, tensors, keep: bool = True) -> tuple[tuple[Tensor, ...], list[Tensor] | None]:
-        """Replay the forward on ``tensors``: fresh outputs and (``keep``) a copy of what the backward reads.
+    def forward(self, tensors, lengths, keep: bool = True) -> tuple[tuple[Tensor, ...], list[Tensor] | None]:
+        """Replay the forward on ``tensors`` (and ``lengths``, masked): fresh outputs and (``keep``)
+        a copy of what the backward reads, lengths included.
 
         Copies are taken at once: the next replay of either graph overwrites the static buffers.
         """
         for static, tensor in zip(self.inputs, tensors):
             if static is not None:
                 static.copy_(tensor)
+        if self.lengths is not None:
+            self.lengths.copy_(lengths)
         self.forward_graph.replay()
         outputs = tuple(t.clone() for t in self.outputs)
-        return outputs, ([b.clone() for b in self.loop.forward_buffers()] if keep else None)
+        if not keep:
+            return outputs, None
+        kept = [b.clone() for b in self.loop.forward_buffers()]
+        return outputs, kept + ([] if self.lengths is None else [self.lengths.clone()])
 
     def backward(self, saved: list[Tensor], weights, d_outputs, d_h, d_c) -> tuple:
         """Replay the backward for a forward whose buffers were ``saved``; fresh gradients.
@@ -119,7 +128,8 @@ class _Captured:
         ``weights``: that forward's ``(w_ih, w_hh, w_ch, b_hn)``; another cell of the same shape
         (the next layer of a stack) may have run since and left its own in the static inputs.
         """
-        for static, kept in zip(self.loop.forward_buffers(), saved):
+        statics = self.loop.forward_buffers() + ([] if self.lengths is None else [self.lengths])
+        for static, kept in zip(statics, saved, strict=True):
             static.copy_(kept)
         for index, weight in zip((1, 5, 6, 7), weights):
             if weight is not None:
@@ -135,8 +145,8 @@ class _GraphedUnroll(torch.autograd.Function):
     """:class:`course_lib.fastpath._Unroll` replayed from CUDA graphs; same inputs and outputs."""
 
     @staticmethod
-    def forward(ctx, captured, *tensors):
-        outputs, saved = captured.forward(tensors)
+    def forward(ctx, captured, lengths, *tensors):
+        outputs, saved = captured.forward(tensors, lengths)
         ctx.captured, ctx.saved = captured, saved
         # The weights, through autograd: changing one in place before backward is an error.
         ctx.save_for_backward(*(tensors[i] for i in (1, 5, 6, 7)))
@@ -147,7 +157,7 @@ class _GraphedUnroll(torch.autograd.Function):
     def backward(ctx, d_outputs, d_h, d_c=None):
         grads = ctx.captured.backward(ctx.saved, ctx.saved_tensors, d_outputs, d_h, d_c)
         needs = ctx.needs_input_grad[1:]
-        return (None, *(g if need else None for g, need in zip(grads, needs)))
+        return (None, None, *(g if need else None for g, need in zip(grads, needs[1:])))
 
 
 def _capture(plan, tensors):
@@ -162,7 +172,7 @@ def _capture(plan, tensors):
         except Exception as error:  # noqa: BLE001 -- any failure: the eager path still works
             _failed.add(key)
             x = tensors[0]
-            warnings.warn(f"CUDA graph capture failed for {plan[0].__name__[1:-4]} on x {tuple(x.shape)} {x.dtype}; "
+            warnings.warn(f"CUDA graph capture failed for {plan.loop_class.__name__[1:-4]} on x {tuple(x.shape)} {x.dtype}; "
                           f"using the eager fast path ({type(error).__name__}: {error})", stacklevel=3)
             return None
         _graphs[key] = captured
@@ -184,5 +194,5 @@ def unroll(plan, tensors) -> tuple[Tensor, ...] | None:
     if captured is None:
         return None
     if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
-        return captured.forward(tensors, keep=False)[0]  # no backward will come: nothing to keep
-    return _GraphedUnroll.apply(captured, *tensors)
+        return captured.forward(tensors, plan.lengths, keep=False)[0]  # no backward will come
+    return _GraphedUnroll.apply(captured, plan.lengths, *tensors)

@@ -459,6 +459,28 @@ def test_fast_path_equals_readable_loop_values_and_gradients(name, lengths):
         assert torch.all(fast_values[0][lengths_to_mask(lengths, 7).logical_not()] == 0)
 
 
+@pytest.mark.parametrize("name", FAST_CELLS)
+def test_masked_fast_path_equals_readable_loop(name, monkeypatch):
+    # Masked: every row runs every step (fixed shapes, what a CUDA graph replays for any lengths);
+    # on the GPU it is the default for padded batches, so it is checked here on the CPU.
+    from course_lib import fastpath
+
+    original = fastpath.unroll
+    monkeypatch.setattr(fastpath, "unroll", lambda *args: original(*args, masked=True))
+    torch.manual_seed(18)
+    cell = FAST_CELLS[name](4, 6).double()
+    lengths = torch.tensor([7, 3, 5, 1, 7], dtype=torch.int32)
+    x = torch.randn(5, 7, 4, dtype=torch.float64)
+    x[lengths_to_mask(lengths, 7).logical_not()] = 3.0  # the padding runs: it must not leak
+    x.requires_grad_(True)
+    state = _random_state(cell, 5)
+    plain_values, plain_grads = _outputs_and_gradients(cell, x, lengths, state, fast=False)
+    fast_values, fast_grads = _outputs_and_gradients(cell, x, lengths, state, fast=True)
+    for fast, plain in zip(fast_values + list(fast_grads), plain_values + list(plain_grads)):
+        assert max_abs_diff(fast, plain) <= FAST_TOLERANCE
+    assert torch.all(fast_values[0][lengths_to_mask(lengths, 7).logical_not()] == 0)
+
+
 @pytest.mark.parametrize("packed", [False, True], ids=["full", "packed"])
 @pytest.mark.parametrize("torch_type,make_cell", SEQUENCE_MODULES, ids=["LSTM", "GRU", "RNN"])
 def test_fast_path_gradients_match_torch_nn(torch_type, make_cell, packed):
@@ -626,7 +648,7 @@ def test_cuda_graph_failure_warns_once_and_falls_back(monkeypatch):
     monkeypatch.setattr(graphed, "_Captured", broken)
     monkeypatch.setattr(graphed, "_failed", set())
     cell, x = GRUCell(3, 4, reset_after=True), torch.randn(2, 5, 3)
-    plan = (fastpath._GRULoop, None, None, None, [2] * 5, False)
+    plan = fastpath.Plan(fastpath._GRULoop, False, [2] * 5)
     tensors = (x, cell.weight_ih, cell.bias, cell.init_state(2), None, cell.weight_hh, None, None)
     with pytest.warns(UserWarning, match=r"CUDA graph capture failed for GRU on x \(2, 5, 3\) torch.float32; using the eager "
                                          r"fast path \(RuntimeError: no graphs today\)"):
