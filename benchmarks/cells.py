@@ -57,7 +57,8 @@ def parse_args(argv=None):
     parser.add_argument("--input", "-I", type=int, default=128)
     parser.add_argument("--hidden", "-H", type=int, default=256)
     parser.add_argument("--repeats", "-n", type=int, default=7, help="timed rounds; the median is reported")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed rounds first (on CUDA a shape's graphs are captured at its third call)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--plain", action="store_true", help="time the readable loop (unroll(fast=False))")
@@ -148,6 +149,15 @@ def measure(args):
     return device, names, times
 
 
+def cuda_graphs_used(device):
+    """On CUDA: whether the fast path's graphs were on, how many shapes were captured and failed."""
+    if device.type != "cuda":
+        return None
+    from course_lib import graphed
+
+    return {"enabled": graphed.ENABLED, "captured": len(graphed._graphs), "failed": len(graphed._failed)}
+
+
 def report(args, device, names, times):
     medians = {key: statistics.median(values) for key, values in times.items()}
     targets = TARGETS[device.type]
@@ -166,6 +176,8 @@ def report(args, device, names, times):
               + (", readable loop (--plain)" if args.plain else "")
               + (", no CUDA graphs" if args.no_graphs else ""))
     print(header)
+    if device.type == "cuda":
+        print(f"CUDA graphs: {cuda_graphs_used(device)}")
     print(f"{'cell':26s} {'ms':>8s} {'reference':>10s} {'ref ms':>8s} {'ratio':>6s} {'target':>7s}  met")
     for row in rows:
         print(f"{row['cell']:26s} {row['median_s'] * 1e3:8.2f} {row['reference']:>10s} "
@@ -179,6 +191,7 @@ def report(args, device, names, times):
         "repeats": args.repeats, "warmup": args.warmup, "path": "plain" if args.plain else ("no graphs" if args.no_graphs else "default"),
         "reference_medians_s": {k: medians[k] for k in REFERENCES if k in medians},
         "cells": rows, "all_met": all(row["met"] for row in rows),
+        "cuda_graphs": cuda_graphs_used(device),
         "numpy": np.__version__,
     }
 

@@ -576,11 +576,15 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None =
     h0, c0 = state if loop_class.has_cell_state else (state, None)
     relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
     plan = Plan(loop_class, relu, [B] * T)
-    if masked is None:
-        from course_lib import graphed
+    # Graphs pay off in training, where one shape repeats batch after batch; evaluation (no
+    # gradient) often sees a new length every batch and runs eagerly.
+    from course_lib import graphed
 
+    inputs = [x, h0, *cell.parameters()] + ([] if c0 is None else [c0])
+    graphs = x.is_cuda and graphed.ENABLED and torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if masked is None:
         # Not for a ReLU RNN: its padded steps, run anyway, could overflow to inf (and inf * 0 = nan).
-        masked = x.is_cuda and graphed.ENABLED and not relu
+        masked = graphs and not relu
     if lengths is not None:
         lengths = lengths.long()  # an index below, whatever integer type came in
         if masked:
@@ -595,9 +599,7 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None =
     w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
     tensors = (x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
     results = None
-    if x.is_cuda and plan.order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
-        from course_lib import graphed
-
+    if graphs and plan.order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
         results = graphed.unroll(plan, tensors)
     if results is None:
         results = _Unroll.apply(plan, *tensors)

@@ -3,8 +3,9 @@
 Why: on a GPU, :mod:`course_lib.fastpath` launches about ten small kernels per step forward and
 fifteen backward; at course sizes each kernel finishes faster than Python can launch the next,
 so the GPU idles. A CUDA graph records the launches once per shape and replays them with one
-call. Each shape (cell kind, B, T, I, H, dtype, biases) gets its own pair of graphs, captured on
-first use (a few forward+backward runs of warm-up and capture, well under a second).
+call. Each shape (cell kind, B, T, I, H, dtype, biases) gets its own pair of graphs, captured when
+it comes for the third time in training (a few forward+backward runs of warm-up, capture and a
+check); shapes seen once or twice, and calls without gradients, run the eager fast path.
 
 The graphs read and write fixed ("static") buffers. Each call copies its inputs in, replays,
 and copies the results out; the forward's buffers are copied aside for the backward, so that
@@ -31,9 +32,11 @@ from course_lib import fastpath
 ENABLED = True
 MAX_GRAPHS = 16  # pairs of graphs kept (each holds its buffers); the least recently used goes
 WARMUP_RUNS = 2
+CAPTURE_AT = 3  # capture a shape when it comes for the third time: one-off shapes stay eager
 
 _graphs: OrderedDict[tuple, "_Captured"] = OrderedDict()
 _failed: set[tuple] = set()
+_seen: dict[tuple, int] = {}
 
 
 def _key(plan, tensors) -> tuple:
@@ -166,6 +169,11 @@ def _capture(plan, tensors):
         return None
     captured = _graphs.get(key)
     if captured is None:
+        if len(_seen) > 4096:  # a bound on the bookkeeping, not a cache
+            _seen.clear()
+        _seen[key] = _seen.get(key, 0) + 1
+        if _seen[key] < CAPTURE_AT:
+            return None
         try:
             with torch.no_grad():  # copies into the static buffers must not join anyone's graph
                 captured = _Captured(plan, tensors)

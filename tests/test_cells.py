@@ -639,7 +639,8 @@ def test_recurrent_stack_through_the_fast_path_matches_torch_gru():
 
 def test_cuda_graph_failure_warns_once_and_falls_back(monkeypatch):
     # The graphs themselves need a GPU (benchmarks/cells_cuda_check.py checks them there); here: a
-    # capture that fails must leave the eager fast path in charge, with one warning per shape.
+    # shape is captured at its third call, and a capture that fails leaves the eager fast path in
+    # charge, with one warning per shape.
     from course_lib import fastpath, graphed
 
     def broken(*args):
@@ -647,9 +648,14 @@ def test_cuda_graph_failure_warns_once_and_falls_back(monkeypatch):
 
     monkeypatch.setattr(graphed, "_Captured", broken)
     monkeypatch.setattr(graphed, "_failed", set())
+    monkeypatch.setattr(graphed, "_seen", {})
     cell, x = GRUCell(3, 4, reset_after=True), torch.randn(2, 5, 3)
     plan = fastpath.Plan(fastpath._GRULoop, False, [2] * 5)
     tensors = (x, cell.weight_ih, cell.bias, cell.init_state(2), None, cell.weight_hh, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(graphed.CAPTURE_AT - 1):  # a shape's first calls run eagerly: no capture yet
+            assert graphed.unroll(plan, tensors) is None
     with pytest.warns(UserWarning, match=r"CUDA graph capture failed for GRU on x \(2, 5, 3\) torch.float32; using the eager "
                                          r"fast path \(RuntimeError: no graphs today\)"):
         assert graphed.unroll(plan, tensors) is None
