@@ -280,12 +280,14 @@ class _PeepholeLoop(_Loop):
         torch.tanh(c, out=self.tc[t, :n])
         torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
 
-    def _peep_back(self, d_gates: Tensor, weights: Tensor) -> Tensor:
-        """The gradient a cell state receives through the peepholes of ``d_gates: (n, k*H)``."""
+    def _peep_back_into(self, target: Tensor, d_gates: Tensor, weights: Tensor) -> None:
+        """``target += `` the gradient a cell state receives through the peepholes of ``d_gates: (n, k*H)``."""
         if self.full:
-            return d_gates @ weights
-        k = weights.shape[0] // self.H
-        return (d_gates.view(-1, k, self.H) * weights.view(k, self.H)).sum(dim=1)
+            target.addmm_(d_gates, weights)
+        else:
+            for block in range(weights.shape[0] // self.H):
+                target.addcmul_(d_gates[:, block * self.H : (block + 1) * self.H],
+                                weights[block * self.H : (block + 1) * self.H])
 
     def backward_step(self, t, n):
         H = self.H
@@ -297,13 +299,14 @@ class _PeepholeLoop(_Loop):
         _sigmoid_grad_(do, o)
         dtc = dh * o
         dc.add_(_tanh_grad_(dtc, tc))
-        dc.add_(self._peep_back(do, self.peep_o))  # o_t reads c_t
+        self._peep_back_into(dc, do, self.peep_o)  # o_t reads c_t
         torch.mul(dc, g, out=di)
         torch.mul(dc, self.cs[t, :n], out=df)
         _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
         torch.mul(dc, i, out=dg)
         _tanh_grad_(dg, g)
-        dc.mul_(f).add_(self._peep_back(d[:, : 2 * H], self.peep_if))  # i_t, f_t read c_{t-1}
+        dc.mul_(f)
+        self._peep_back_into(dc, d[:, : 2 * H], self.peep_if)  # i_t, f_t read c_{t-1}
         torch.mm(d, self.w_hh, out=dh)
 
     def weight_grads(self):
