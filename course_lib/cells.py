@@ -24,6 +24,11 @@ Shapes: ``x: (B, I)``, ``h, c: (B, H)``; the loop :func:`unroll` takes ``x: (B, 
 Why split a step into :meth:`RecurrentCell.project_input` and :meth:`RecurrentCell.step`: the input term
 :math:`W_{x\cdot} x_t` does not depend on the recurrence, so :func:`unroll` computes it for all
 T steps in one large matrix product and only the hidden term stays inside the Python loop.
+
+The loop in :func:`unroll` is the one to read. By default it hands the course's own cells to
+:mod:`course_lib.fastpath`, which computes the same equations with a hand-written backward pass
+(and, on a GPU, replays them from CUDA graphs, :mod:`course_lib.graphed`); ``unroll(...,
+fast=False)`` or ``FAST_PATH = False`` runs this readable loop instead.
 """
 
 from __future__ import annotations
@@ -347,12 +352,17 @@ def _keep_where(mask: Tensor, new: State, old: State) -> State:
     return torch.where(mask, new, old)
 
 
+FAST_PATH = True
+"""Whether :func:`unroll` takes the fast path by default; set False to run the readable loop everywhere."""
+
+
 def unroll(
     cell: RecurrentCell,
     x: Tensor,
     lengths: Tensor | None = None,
     state: State | None = None,
     return_gates: bool = False,
+    fast: bool | None = None,
 ):
     """Run ``cell`` over every time step of a batch of (possibly padded) sequences.
 
@@ -363,6 +373,10 @@ def unroll(
             are padding: they leave its state unchanged and their output is zero. None = all T.
         state: the initial state (``h`` or ``(h, c)``, each ``(B, H)``); zeros if None.
         return_gates: also return each gate's activations over time.
+        fast: run the course's cells through :mod:`course_lib.fastpath` (the same equations
+            with a hand-written backward, several times fewer operations). None (default) =
+            :data:`FAST_PATH`; False = always this function's readable loop. Gates, subclasses
+            of the cells and autocast always take the readable loop.
 
     Returns:
         ``outputs: (B, T, H)`` (the hidden state at every step, zero at padded steps) and the final
@@ -375,8 +389,6 @@ def unroll(
             f"unroll expects x of shape (B, T, {cell.input_size}) (batch first); got {tuple(x.shape)}."
         )
     batch_size, num_steps, _ = x.shape
-    if state is None:
-        state = cell.init_state(batch_size, like=x)
     mask = None
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=x.device)
@@ -386,6 +398,14 @@ def unroll(
             raise ValueError(f"every length must be in [1, {num_steps}]; got {lengths.tolist()}.")
         mask = lengths_to_mask(lengths, num_steps)
 
+    if (FAST_PATH if fast is None else fast) and not return_gates:
+        from course_lib import fastpath  # here: fastpath imports this module
+
+        if fastpath.supports(cell, x):
+            return fastpath.unroll(cell, x, lengths, state)
+
+    if state is None:
+        state = cell.init_state(batch_size, like=x)
     # (B, T, G*H): one matrix product for all steps, split into T views with ONE backward node
     # (indexing x_projected[:, t] would allocate a zero (B, T, G*H) gradient at every step).
     x_steps = cell.project_input(x).unbind(1)

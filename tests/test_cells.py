@@ -4,6 +4,8 @@ The reference equations at the bottom use NumPy on parameters sliced by hand, so
 course_lib.cells cannot hide in code the test shares with it.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -406,3 +408,260 @@ def test_textbook_and_pytorch_gru_differ():
     pytorch_form.load_state_dict(textbook.state_dict())
     x, h0 = torch.randn(3, 4), torch.randn(3, 5)
     assert max_abs_diff(textbook(x, h0)[0], pytorch_form(x, h0)[0]) > 1e-3
+
+
+# -- the fast path (course_lib.fastpath) against the readable loop and torch.nn ----------------------
+
+FAST_TOLERANCE = 1e-10  # float64: both paths compute the same equations in another order
+
+FAST_CELLS = dict(
+    GRADCHECK_CELLS,
+    elman_relu=lambda i, h: ElmanCell(i, h, nonlinearity="relu"),
+    lstm_two_biases=lambda i, h: LSTMCell(i, h, num_biases=2),
+    gru_reset_after_two_biases=lambda i, h: GRUCell(i, h, num_biases=2, reset_after=True),
+    gru_reset_after_no_bias=lambda i, h: GRUCell(i, h, num_biases=0, reset_after=True),
+    peephole_full_two_biases=lambda i, h: PeepholeLSTMCell(i, h, num_biases=2),
+    coupled_no_bias=lambda i, h: CoupledLSTMCell(i, h, num_biases=0),
+)
+
+
+def _random_state(cell, batch):
+    """A random initial state that requires grad: h, or the pair (h, c), each (B, H) float64."""
+    parts = tuple(torch.randn(batch, cell.hidden_size, dtype=torch.float64, requires_grad=True)
+                  for _ in range(2 if cell.has_cell_state else 1))
+    return parts if cell.has_cell_state else parts[0]
+
+
+def _outputs_and_gradients(cell, x, lengths, state, fast):
+    """Outputs, final state and the gradients of a loss that reads both, w.r.t. x, state, parameters."""
+    outputs, final = unroll(cell, x, lengths, state, fast=fast)
+    weights = torch.linspace(-1, 1, outputs.numel(), dtype=outputs.dtype).view_as(outputs)
+    loss = (outputs * weights).sum() + sum((k + 1) * (part ** 2).sum() for k, part in enumerate(_as_tuple(final)))
+    inputs = [x, *(() if state is None else _as_tuple(state)), *cell.parameters()]
+    return [outputs, *_as_tuple(final)], torch.autograd.grad(loss, inputs)
+
+
+@pytest.mark.parametrize("lengths", [None, [7, 3, 5, 1, 7]], ids=["full", "padded"])
+@pytest.mark.parametrize("name", FAST_CELLS)
+def test_fast_path_equals_readable_loop_values_and_gradients(name, lengths):
+    torch.manual_seed(11)
+    cell = FAST_CELLS[name](4, 6).double()
+    x = torch.randn(5, 7, 4, dtype=torch.float64, requires_grad=True)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    state = _random_state(cell, 5)
+    plain_values, plain_grads = _outputs_and_gradients(cell, x, lengths, state, fast=False)
+    fast_values, fast_grads = _outputs_and_gradients(cell, x, lengths, state, fast=True)
+    assert len(fast_grads) == len(plain_grads) == 1 + len(_as_tuple(state)) + len(list(cell.parameters()))
+    for fast, plain in zip(fast_values + list(fast_grads), plain_values + list(plain_grads)):
+        assert fast.shape == plain.shape
+        assert max_abs_diff(fast, plain) <= FAST_TOLERANCE
+    if lengths is not None:
+        assert torch.all(fast_values[0][lengths_to_mask(lengths, 7).logical_not()] == 0)
+
+
+@pytest.mark.parametrize("name", FAST_CELLS)
+def test_masked_fast_path_equals_readable_loop(name, monkeypatch):
+    # Masked: every row runs every step (fixed shapes, what a CUDA graph replays for any lengths);
+    # on the GPU it is the default for padded batches, so it is checked here on the CPU.
+    from course_lib import fastpath
+
+    original = fastpath.unroll
+    monkeypatch.setattr(fastpath, "unroll", lambda *args: original(*args, masked=True))
+    torch.manual_seed(18)
+    cell = FAST_CELLS[name](4, 6).double()
+    lengths = torch.tensor([7, 3, 5, 1, 7], dtype=torch.int32)
+    x = torch.randn(5, 7, 4, dtype=torch.float64)
+    x[lengths_to_mask(lengths, 7).logical_not()] = 3.0  # the padding runs: it must not leak
+    x.requires_grad_(True)
+    state = _random_state(cell, 5)
+    plain_values, plain_grads = _outputs_and_gradients(cell, x, lengths, state, fast=False)
+    fast_values, fast_grads = _outputs_and_gradients(cell, x, lengths, state, fast=True)
+    for fast, plain in zip(fast_values + list(fast_grads), plain_values + list(plain_grads)):
+        assert max_abs_diff(fast, plain) <= FAST_TOLERANCE
+    assert torch.all(fast_values[0][lengths_to_mask(lengths, 7).logical_not()] == 0)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["full", "packed"])
+@pytest.mark.parametrize("torch_type,make_cell", SEQUENCE_MODULES, ids=["LSTM", "GRU", "RNN"])
+def test_fast_path_gradients_match_torch_nn(torch_type, make_cell, packed):
+    torch.manual_seed(12)
+    theirs = torch_type(5, 6, batch_first=True).double()
+    ours = make_cell(5, 6).double()
+    copy_from_torch_layer(ours, theirs)
+    x = torch.randn(4, 8, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([8, 2, 5, 8]) if packed else None
+    outputs, final = unroll(ours, x, lengths, fast=True)
+    if packed:
+        packed_x = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        packed_out, final_ref = theirs(packed_x)
+        outputs_ref, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=8)
+    else:
+        outputs_ref, final_ref = theirs(x)
+    probe = torch.randn_like(outputs)
+    loss = (outputs * probe).sum() + sum(part.sum() for part in _as_tuple(final))
+    loss_ref = (outputs_ref * probe).sum() + sum(part.sum() for part in _as_tuple(final_ref))
+    grads = torch.autograd.grad(loss, [x, ours.weight_ih, ours.weight_hh, ours.bias_ih, ours.bias_hh])
+    grads_ref = torch.autograd.grad(loss_ref, [x] + [getattr(theirs, f"{n}_l0") for n in
+                                                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh")])
+    assert max_abs_diff(outputs, outputs_ref) <= FAST_TOLERANCE
+    for ours_grad, their_grad in zip(grads, grads_ref):
+        assert max_abs_diff(ours_grad, their_grad) <= FAST_TOLERANCE
+
+
+class FastUnrolled(nn.Module):
+    """The fast path as a module taking the initial state, for torch.func.functional_call."""
+
+    def __init__(self, cell, lengths):
+        super().__init__()
+        self.cell, self.lengths = cell, lengths
+
+    def forward(self, x, state):
+        return unroll(self.cell, x, self.lengths, state, fast=True)
+
+
+@pytest.mark.parametrize("name", FAST_CELLS)
+def test_gradcheck_float64_fast_path_with_state(name):
+    torch.manual_seed(13)
+    cell = FAST_CELLS[name](3, 4).double()
+    lengths = torch.tensor([3, 1, 2])
+    module = FastUnrolled(cell, lengths)
+    names = [n for n, _ in module.named_parameters()]
+    x = torch.randn(3, 3, 3, dtype=torch.float64, requires_grad=True)
+    state = _as_tuple(_random_state(cell, 3))
+    parameters = tuple(p.detach().clone().requires_grad_(True) for p in cell.parameters())
+
+    def run(x, *tensors):
+        state_in = tensors[: len(state)]
+        swapped = dict(zip(names, tensors[len(state):]))
+        state_in = state_in if cell.has_cell_state else state_in[0]
+        outputs, final = torch.func.functional_call(module, swapped, (x, state_in))
+        return (outputs,) + _as_tuple(final)
+
+    assert torch.autograd.gradcheck(run, (x, *state, *parameters), eps=1e-6, atol=1e-8)
+
+
+def test_fast_path_is_the_default_and_can_be_switched_off(monkeypatch):
+    from course_lib import cells, fastpath
+
+    calls = []
+    original = fastpath.unroll
+    monkeypatch.setattr(fastpath, "unroll", lambda *args: calls.append(1) or original(*args))
+    cell, x = LSTMCell(3, 4), torch.randn(2, 5, 3)
+    default_outputs, _ = unroll(cell, x)
+    assert calls == [1]
+    plain_outputs, _ = unroll(cell, x, fast=False)
+    assert calls == [1]
+    monkeypatch.setattr(cells, "FAST_PATH", False)
+    unroll(cell, x)
+    assert calls == [1]
+    assert unroll(cell, x, fast=True)[0].shape == (2, 5, 4) and calls == [1, 1]
+    assert max_abs_diff(default_outputs, plain_outputs) <= TOLERANCE
+
+
+def test_gates_subclasses_and_autocast_take_the_readable_loop(monkeypatch):
+    from course_lib import fastpath
+
+    def refuse(*args):
+        raise AssertionError("the fast path must not run here")
+
+    monkeypatch.setattr(fastpath, "unroll", refuse)
+    torch.manual_seed(14)
+    cell, x = GRUCell(3, 4), torch.randn(2, 5, 3)
+    outputs, _, gates = unroll(cell, x, return_gates=True)  # the fast path keeps no gates
+    assert set(gates) == {"reset", "update", "candidate"}
+
+    class Halved(LSTMCell):  # a student's subclass may change the equations
+        def step(self, x_projected, state):
+            h, (h, c), gates = super().step(x_projected, state)
+            return h / 2, (h / 2, c), gates
+
+    halved = Halved(3, 4)
+    plain = LSTMCell(3, 4)
+    plain.load_state_dict(halved.state_dict())
+    assert fastpath.supports(plain, x) and not fastpath.supports(halved, x)
+    assert max_abs_diff(unroll(halved, x)[0][:, 0], unroll(plain, x, fast=False)[0][:, 0] / 2) <= TOLERANCE
+    assert not fastpath.supports(plain, x.double())  # dtype differs from the weights
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fastpath.supports(plain, x)
+
+
+def test_fast_path_runs_under_deterministic_algorithms():
+    torch.manual_seed(15)
+    cell = PeepholeLSTMCell(3, 4).double()
+    x = torch.randn(3, 6, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        values, grads = _outputs_and_gradients(cell, x, lengths, None, fast=True)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    plain_values, plain_grads = _outputs_and_gradients(cell, x, lengths, None, fast=False)
+    for a, b in zip(values + list(grads), plain_values + list(plain_grads)):
+        assert max_abs_diff(a, b) <= FAST_TOLERANCE
+
+
+def test_fast_path_never_runs_padded_steps():
+    # A ReLU RNN fed huge values in the padding: the readable loop freezes the state there, the
+    # packed fast path skips those steps; neither may leak inf or nan into outputs or gradients.
+    torch.manual_seed(16)
+    cell = ElmanCell(3, 4, nonlinearity="relu").double()
+    with torch.no_grad():
+        cell.weight_hh.fill_(3.0)
+    lengths = torch.tensor([2, 20])
+    x = torch.randn(2, 20, 3, dtype=torch.float64)
+    x[0, 2:] = 1e30
+    x.requires_grad_(True)
+    values, grads = _outputs_and_gradients(cell, x, lengths, None, fast=True)
+    plain_values, plain_grads = _outputs_and_gradients(cell, x, lengths, None, fast=False)
+    assert torch.all(values[0][0, 2:] == 0)
+    assert max_abs_diff(values[1][0], plain_values[1][0]) <= FAST_TOLERANCE
+    assert torch.equal(grads[0][0, 2:], torch.zeros(18, 3, dtype=torch.float64))
+    assert max_abs_diff(grads[0][0], plain_grads[0][0]) <= FAST_TOLERANCE
+
+
+def test_recurrent_stack_through_the_fast_path_matches_torch_gru():
+    torch.manual_seed(17)
+    theirs = nn.GRU(5, 7, num_layers=2, batch_first=True).double()
+    ours = Recurrent(GRUCell, 5, 7, num_layers=2, num_biases=2, reset_after=True).double()
+    for index, cell in enumerate(ours.layers):
+        copy_from_torch_layer(cell, theirs, index)
+    x = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    outputs, states = ours(x)
+    outputs_ref, h_ref = theirs(x)
+    assert max_abs_diff(outputs, outputs_ref) <= FAST_TOLERANCE
+    for layer, h in enumerate(states):
+        assert max_abs_diff(h, h_ref[layer]) <= FAST_TOLERANCE
+    grad, = torch.autograd.grad(outputs.square().sum(), x)
+    grad_ref, = torch.autograd.grad(outputs_ref.square().sum(), x)
+    assert max_abs_diff(grad, grad_ref) <= FAST_TOLERANCE
+
+
+def test_cuda_graph_failure_warns_once_and_falls_back(monkeypatch):
+    # The graphs themselves need a GPU (benchmarks/cells_cuda_check.py checks them there); here: a
+    # shape is captured at its third call, and a capture that fails leaves the eager fast path in
+    # charge, with one warning per shape.
+    from course_lib import fastpath, graphed
+
+    def broken(*args):
+        raise RuntimeError("no graphs today")
+
+    monkeypatch.setattr(graphed, "_Captured", broken)
+    monkeypatch.setattr(graphed, "_failed", set())
+    monkeypatch.setattr(graphed, "_seen", {})
+    cell, x = GRUCell(3, 4, reset_after=True), torch.randn(2, 5, 3)
+    plan = fastpath.Plan(fastpath._GRULoop, False, [2] * 5)
+    tensors = (x, cell.weight_ih, cell.bias, cell.init_state(2), None, cell.weight_hh, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(graphed.CAPTURE_AT - 1):  # a shape's first calls run eagerly: no capture yet
+            assert graphed.unroll(plan, tensors) is None
+    with pytest.warns(UserWarning, match=r"CUDA graph capture failed for GRU on x \(2, 5, 3\) torch.float32; using the eager "
+                                         r"fast path \(RuntimeError: no graphs today\)"):
+        assert graphed.unroll(plan, tensors) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert graphed.unroll(plan, tensors) is None  # remembered: no second capture, no second warning
+    monkeypatch.setattr(graphed, "ENABLED", False)
+    monkeypatch.setattr(graphed, "_failed", set())
+    assert graphed.unroll(plan, tensors) is None

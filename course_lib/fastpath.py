@@ -1,0 +1,613 @@
+r"""The fast path behind :func:`course_lib.cells.unroll`: the same cells, with a hand-written BPTT.
+
+Why it exists: at course sizes (B=64, H=256) a Python loop that lets autograd record every
+small operation spends as much time on bookkeeping as on arithmetic, and its backward does a
+small weight-gradient product at every step. Here one :class:`torch.autograd.Function` runs the
+whole sequence:
+
+* forward: the input term of every step comes in precomputed (one large product, as in the
+  readable loop); each step does ONE recurrent matrix product straight into a preallocated
+  time-major buffer, then the gate nonlinearities in place (one kernel per block of gates);
+* backward: the loop of backpropagation through time written out (the derivatives of
+  ``sigmoid``, ``tanh`` and the state updates), and the recurrent weight gradients as ONE large
+  product over all steps at the end (``dW_hh = sum_t dpre_t^T h_{t-1}``);
+* padded batches run packed: sequences sorted by length, step t only touches the rows still
+  running, as ``torch.nn.utils.rnn.pack_padded_sequence`` does.
+
+The equations are those of the cells' ``step`` methods in :mod:`course_lib.cells`, which stay
+the reference a student reads; tests compare both paths in float64. Only the exact course
+classes are accelerated (a subclass may change ``step``). Second derivatives are not supported
+(``backward`` is ``once_differentiable``); ``unroll(..., fast=False)`` gives the readable loop.
+
+Shapes: ``pre: (B, T, G*H)`` projected inputs, states ``(B, H)``, outputs ``(B, T, H)``.
+Inside, buffers are time-major ``(T, B, ...)`` so that a step's rows are contiguous.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from course_lib import cells as _cells
+
+# One fused kernel for grad * f'(x) given y = f(x): sigmoid: y(1-y), tanh: 1-y^2. Three
+# separate elementwise ops otherwise, and at these sizes each op costs about as much as its work.
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+
+
+def _sigmoid_grad_(grad: Tensor, y: Tensor) -> Tensor:
+    """In place: ``grad *= y * (1 - y)`` (the sigmoid's derivative from its output y)."""
+    return _sigmoid_backward(grad, y, grad_input=grad)
+
+
+def _tanh_grad_(grad: Tensor, y: Tensor) -> Tensor:
+    """In place: ``grad *= 1 - y**2`` (the tanh's derivative from its output y)."""
+    return _tanh_backward(grad, y, grad_input=grad)
+
+
+class Plan(NamedTuple):
+    """How one unroll runs, apart from its tensors.
+
+    Three ways with padded batches: none (``lengths`` None: every sequence runs all T steps);
+    packed (``order`` set: rows sorted by length, ``rows[t]`` of them run step t); masked
+    (``masked``: every row runs every step -- a row's later steps cannot change its earlier
+    ones -- then the outputs past each length are zeroed, its final state read at its length,
+    and the backward starts each row's final-state gradient at its last step). Masked keeps
+    the shapes fixed, so a CUDA graph can replay it for any lengths.
+    """
+
+    loop_class: type
+    relu: bool
+    rows: list[int]  # per step: how many (sorted) rows run it
+    lengths: Tensor | None = None  # packed: sorted; masked: in batch order; None: all T
+    order: Tensor | None = None  # packed: the batch index of each sorted row
+    inverse: Tensor | None = None  # packed: the sorted row of each batch index
+    masked: bool = False
+
+
+class _Loop:
+    """One unroll's buffers and its forward and backward steps; one subclass per cell.
+
+    ``P: (T, B, G*H)`` holds the pre-activations, overwritten by the gate activations;
+    ``hs, cs: (T+1, B, H)`` every state, ``hs[0]`` the initial one. ``rows[t]`` = how many
+    (length-sorted) sequences are still running at step t.
+    """
+
+    has_cell_state = False
+
+    def __init__(self, P: Tensor, h0: Tensor, c0: Tensor | None, w_hh: Tensor, extra: dict, rows: list[int]):
+        T, B, _ = P.shape
+        H = h0.shape[1]
+        self.T, self.B, self.H, self.rows = T, B, H, rows
+        # Packed (some sequences stop early): rows that stopped are never written but are read
+        # by the bulk products of the backward, so they must hold zeros; else no fill is needed.
+        self.packed = rows[-1] < B
+        self.new_buffer = torch.zeros if self.packed else torch.empty
+        self.P, self.w_hh, self.w_hh_t = P, w_hh, w_hh.t()
+        self.extra = extra
+        self.hs = self.new_buffer(T + 1, B, H, dtype=P.dtype, device=P.device)
+        self.hs[0] = h0
+        if self.has_cell_state:
+            self.cs = self.new_buffer(T + 1, B, H, dtype=P.dtype, device=P.device)
+            self.cs[0] = c0
+        self.allocate()
+
+    def allocate(self) -> None:
+        """Extra per-step buffers a cell saves for its backward."""
+
+    def forward_buffers(self) -> list[Tensor]:
+        """Every buffer the forward filled and the backward reads (a CUDA graph restores them)."""
+        names = ("P", "hs", "cs", "tc", "HH", "RH", "x_tm")
+        return [getattr(self, name) for name in names if getattr(self, name, None) is not None]
+
+    def forward(self) -> None:
+        for t, n in enumerate(self.rows):
+            self.forward_step(t, n)
+
+    def backward(self, d_outputs: Tensor | None, d_h: Tensor | None, d_c: Tensor | None,
+                 last: Tensor | None = None) -> None:
+        """BPTT, given the gradients of the outputs ``(B, T, H)`` and of the final states ``(B, H)``.
+
+        All in length-sorted row order. A row's final state is its state after its last step, so
+        its gradient joins the carried ``dh``/``dc`` at that step: found from ``rows``, or, when
+        every row runs every step (masked), from ``last: (B,)``, each row's last step.
+        """
+        like = self.P
+        self.dP = self.new_buffer(like.shape, dtype=like.dtype, device=like.device)
+        self.dh = like.new_zeros(self.B, self.H)
+        self.dc = like.new_zeros(self.B, self.H) if self.has_cell_state else None
+        rows = self.rows + [0]
+        ends = None
+        if last is not None:  # (T, B, 1): 1 where a row takes its last step
+            ends = (torch.arange(self.T, device=last.device)[:, None] == last[None, :]).to(like.dtype)[..., None]
+        for t in range(self.T - 1, -1, -1):
+            n, ending = rows[t], rows[t + 1]  # rows ending..n-1 take their last step here
+            if ends is not None:
+                if d_h is not None:
+                    self.dh.addcmul_(d_h, ends[t])
+                if d_c is not None:
+                    self.dc.addcmul_(d_c, ends[t])
+            elif ending < n:
+                if d_h is not None:
+                    self.dh[ending:n].add_(d_h[ending:n])
+                if d_c is not None:
+                    self.dc[ending:n].add_(d_c[ending:n])
+            if d_outputs is not None:
+                self.dh[:n].add_(d_outputs[:n, t])
+            self.backward_step(t, n)
+
+    def weight_grads(self) -> dict[str, Tensor]:
+        """Gradients of the recurrent weights as large products over all steps at once."""
+        flat = self.dP.view(self.T * self.B, -1)
+        return {"w_hh": flat.t() @ self.hs[:-1].reshape(self.T * self.B, self.H)}
+
+
+class _ElmanLoop(_Loop):
+    def forward_step(self, t, n):
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        if self.extra["relu"]:
+            torch.clamp(p, min=0, out=self.hs[t + 1, :n])
+        else:
+            torch.tanh(p, out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        d, h_new = self.dP[t, :n], self.hs[t + 1, :n]
+        if self.extra["relu"]:
+            torch.mul(self.dh[:n], h_new > 0, out=d)
+        else:
+            _tanh_backward(self.dh[:n], h_new, grad_input=d)
+        torch.mm(d, self.w_hh, out=self.dh[:n])
+
+
+class _LSTMLoop(_Loop):
+    has_cell_state = True
+
+    def allocate(self):
+        self.tc = torch.empty_like(self.hs[1:])  # tanh(c_t), for h_t = o_t tanh(c_t)
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        p[:, : 2 * H].sigmoid_()  # i and f are adjacent: one kernel
+        p[:, 2 * H : 3 * H].tanh_()
+        p[:, 3 * H :].sigmoid_()
+        i, f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.mul(f, self.cs[t, :n], out=c)
+        c.addcmul_(i, g)
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        H = self.H
+        i, f, g, o = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        di, df, dg, do = d.split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        torch.mul(dc, g, out=di)
+        torch.mul(dc, self.cs[t, :n], out=df)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mul(dc, i, out=dg)
+        _tanh_grad_(dg, g)
+        dc.mul_(f)
+        torch.mm(d, self.w_hh, out=dh)
+
+
+class _CoupledLoop(_Loop):
+    """Gate blocks f, g, o; i = 1 - f, so c_t = g + f (c_{t-1} - g)."""
+
+    has_cell_state = True
+    allocate = _LSTMLoop.allocate
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        p[:, :H].sigmoid_()
+        p[:, H : 2 * H].tanh_()
+        p[:, 2 * H :].sigmoid_()
+        f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.sub(self.cs[t, :n], g, out=c)
+        c.mul_(f).add_(g)
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def backward_step(self, t, n):
+        H = self.H
+        f, g, o = self.P[t, :n].split(H, dim=1)
+        df, dg, do = self.dP[t, :n].split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        torch.sub(self.cs[t, :n], g, out=df)  # dc_t/df = c_{t-1} - g
+        df.mul_(dc)
+        _sigmoid_grad_(df, f)
+        dc_f = dc * f  # the part that flows to c_{t-1}
+        torch.sub(dc, dc_f, out=dg)  # dc_t/dg = 1 - f
+        _tanh_grad_(dg, g)
+        dc.copy_(dc_f)
+        torch.mm(self.dP[t, :n], self.w_hh, out=dh)
+
+
+class _PeepholeLoop(_Loop):
+    """Gate blocks i, f, g, o; i and f read c_{t-1}, o reads c_t, through ``w_ch: (3H, H)`` or ``(3H,)``."""
+
+    has_cell_state = True
+    allocate = _LSTMLoop.allocate
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        H, w_ch = self.H, self.extra["w_ch"]
+        self.full = w_ch.dim() == 2
+        # i and f read the same c_{t-1}: ONE product with their two stacked blocks (2H, H).
+        self.peep_if, self.peep_o = w_ch[: 2 * H], w_ch[2 * H :]
+
+    def _peep_into(self, target: Tensor, c: Tensor, weights: Tensor) -> None:
+        """``target += peephole(c)`` for the gate blocks in ``target: (n, k*H)``."""
+        if self.full:
+            target.addmm_(c, weights.t())
+        else:
+            k = weights.shape[0] // self.H
+            target.view(-1, k, self.H).addcmul_(c[:, None, :], weights.view(k, self.H))
+
+    def forward_step(self, t, n):
+        H = self.H
+        p = self.P[t, :n]
+        c_prev = self.cs[t, :n]
+        p.addmm_(self.hs[t, :n], self.w_hh_t)
+        self._peep_into(p[:, : 2 * H], c_prev, self.peep_if)
+        p[:, : 2 * H].sigmoid_()
+        p[:, 2 * H : 3 * H].tanh_()
+        i, f, g, o = p.split(H, dim=1)
+        c = self.cs[t + 1, :n]
+        torch.mul(f, c_prev, out=c)
+        c.addcmul_(i, g)
+        self._peep_into(o, c, self.peep_o)
+        o.sigmoid_()
+        torch.tanh(c, out=self.tc[t, :n])
+        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+
+    def _peep_back_into(self, target: Tensor, d_gates: Tensor, weights: Tensor) -> None:
+        """``target += `` the gradient a cell state receives through the peepholes of ``d_gates: (n, k*H)``."""
+        if self.full:
+            target.addmm_(d_gates, weights)
+        else:
+            for block in range(weights.shape[0] // self.H):
+                target.addcmul_(d_gates[:, block * self.H : (block + 1) * self.H],
+                                weights[block * self.H : (block + 1) * self.H])
+
+    def backward_step(self, t, n):
+        H = self.H
+        i, f, g, o = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        di, df, dg, do = d.split(H, dim=1)
+        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+        torch.mul(dh, tc, out=do)
+        _sigmoid_grad_(do, o)
+        dtc = dh * o
+        dc.add_(_tanh_grad_(dtc, tc))
+        self._peep_back_into(dc, do, self.peep_o)  # o_t reads c_t
+        torch.mul(dc, g, out=di)
+        torch.mul(dc, self.cs[t, :n], out=df)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mul(dc, i, out=dg)
+        _tanh_grad_(dg, g)
+        dc.mul_(f)
+        self._peep_back_into(dc, d[:, : 2 * H], self.peep_if)  # i_t, f_t read c_{t-1}
+        torch.mm(d, self.w_hh, out=dh)
+
+    def weight_grads(self):
+        grads = super().weight_grads()
+        H, TB = self.H, self.T * self.B
+        d_if = self.dP[..., : 2 * H].reshape(TB, 2 * H)
+        d_o = self.dP[..., 3 * H :].reshape(TB, H)
+        c_prev, c_new = self.cs[:-1].reshape(TB, H), self.cs[1:].reshape(TB, H)
+        if self.full:
+            grads["w_ch"] = torch.cat([d_if.t() @ c_prev, d_o.t() @ c_new])
+        else:
+            grads["w_ch"] = torch.cat([(d_if.view(TB, 2, H) * c_prev[:, None]).sum(0).reshape(2 * H),
+                                       (d_o * c_new).sum(0)])
+        return grads
+
+
+class _GRULoop(_Loop):
+    """PyTorch's form (reset_after): g = tanh(x_g + r * (W_hg h + b_hn)); h_t = g + z (h_{t-1} - g).
+
+    ``HH[t] = W_hh h_{t-1} (+ b_hn on the candidate block)`` is kept, and ``dHH`` its gradient,
+    so that ``dW_hh`` is one product at the end.
+    """
+
+    def allocate(self):
+        self.HH = self.new_buffer(self.P.shape, dtype=self.P.dtype, device=self.P.device)
+        b_hn = self.extra["b_hn"]
+        self.hh_bias = None
+        if b_hn is not None:
+            self.hh_bias = torch.cat([b_hn.new_zeros(2 * self.H), b_hn])
+
+    def forward_step(self, t, n):
+        H = self.H
+        p, hh, h = self.P[t, :n], self.HH[t, :n], self.hs[t, :n]
+        if self.hh_bias is None:
+            torch.mm(h, self.w_hh_t, out=hh)
+        else:
+            torch.addmm(self.hh_bias, h, self.w_hh_t, out=hh)
+        rz = p[:, : 2 * H]
+        rz.add_(hh[:, : 2 * H]).sigmoid_()
+        r, z, g = p.split(H, dim=1)
+        g.addcmul_(r, hh[:, 2 * H :]).tanh_()
+        h_new = self.hs[t + 1, :n]
+        torch.sub(h, g, out=h_new)
+        h_new.mul_(z).add_(g)
+
+    def backward_step(self, t, n):
+        H = self.H
+        r, z, g = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        dr, dz, dg = d.split(H, dim=1)
+        dhh = self.dHH[t, :n]
+        dh, h = self.dh[:n], self.hs[t, :n]
+        dh_z = dh * z  # flows straight to h_{t-1}
+        torch.sub(dh, dh_z, out=dg)  # dh_t/dg = 1 - z
+        _tanh_grad_(dg, g)
+        torch.mul(dg, r, out=dhh[:, 2 * H :])
+        torch.mul(dg, self.HH[t, :n, 2 * H :], out=dr)
+        torch.sub(h, g, out=dz)  # dh_t/dz = h_{t-1} - g
+        dz.mul_(dh)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        dhh[:, : 2 * H].copy_(d[:, : 2 * H])
+        torch.mm(dhh, self.w_hh, out=dh)
+        dh.add_(dh_z)
+
+    def backward(self, *grads, **options):
+        self.dHH = self.new_buffer(self.P.shape, dtype=self.P.dtype, device=self.P.device)
+        super().backward(*grads, **options)
+
+    def weight_grads(self):
+        TB = self.T * self.B
+        grads = {"w_hh": self.dHH.view(TB, -1).t() @ self.hs[:-1].reshape(TB, self.H)}
+        if self.extra["b_hn"] is not None:
+            grads["b_hn"] = self.dHH[..., 2 * self.H :].sum(dim=(0, 1))
+        return grads
+
+
+class _TextbookGRULoop(_Loop):
+    """Cho et al.'s form: g = tanh(x_g + W_hg (r * h_{t-1})); ``RH[t] = r_t * h_{t-1}`` is kept."""
+
+    def allocate(self):
+        H = self.H
+        self.RH = self.new_buffer(self.hs[1:].shape, dtype=self.P.dtype, device=self.P.device)
+        self.w_rz_t, self.w_g_t = self.w_hh[: 2 * H].t(), self.w_hh[2 * H :].t()
+
+    def forward_step(self, t, n):
+        H = self.H
+        p, h = self.P[t, :n], self.hs[t, :n]
+        rz = p[:, : 2 * H]
+        rz.addmm_(h, self.w_rz_t).sigmoid_()
+        r, z, g = p.split(H, dim=1)
+        rh = self.RH[t, :n]
+        torch.mul(r, h, out=rh)
+        g.addmm_(rh, self.w_g_t).tanh_()
+        h_new = self.hs[t + 1, :n]
+        torch.sub(h, g, out=h_new)
+        h_new.mul_(z).add_(g)
+
+    def backward_step(self, t, n):
+        H = self.H
+        r, z, g = self.P[t, :n].split(H, dim=1)
+        d = self.dP[t, :n]
+        dr, dz, dg = d.split(H, dim=1)
+        dh, h = self.dh[:n], self.hs[t, :n]
+        dh_z = dh * z
+        torch.sub(dh, dh_z, out=dg)
+        _tanh_grad_(dg, g)
+        d_rh = dg @ self.w_hh[2 * H :]  # the gradient of r * h_{t-1}
+        torch.mul(d_rh, h, out=dr)
+        torch.sub(h, g, out=dz)
+        dz.mul_(dh)
+        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mm(d[:, : 2 * H], self.w_hh[: 2 * H], out=dh)
+        dh.addcmul_(d_rh, r).add_(dh_z)
+
+    def weight_grads(self):
+        H, TB = self.H, self.T * self.B
+        d_rz = self.dP[..., : 2 * H].reshape(TB, 2 * H)
+        d_g = self.dP[..., 2 * H :].reshape(TB, H)
+        h_prev = self.hs[:-1].reshape(TB, H)
+        return {"w_hh": torch.cat([d_rz.t() @ h_prev, d_g.t() @ self.RH.view(TB, H)])}
+
+
+def _loop_class(cell) -> type[_Loop] | None:
+    """The loop for an exact course cell class (a subclass may redefine ``step``), else None."""
+    kind = type(cell)
+    if kind is _cells.ElmanCell:
+        return _ElmanLoop
+    if kind is _cells.LSTMCell:
+        return _LSTMLoop
+    if kind is _cells.CoupledLSTMCell:
+        return _CoupledLoop
+    if kind is _cells.PeepholeLSTMCell:
+        return _PeepholeLoop
+    if kind is _cells.GRUCell:
+        return _GRULoop if cell.reset_after else _TextbookGRULoop
+    return None
+
+
+def supports(cell, x: Tensor) -> bool:
+    """Whether :func:`unroll` can run this cell on this input (else the readable loop runs)."""
+    if _loop_class(cell) is None or not x.is_floating_point():
+        return False
+    if x.dtype != cell.weight_hh.dtype or x.device != cell.weight_hh.device:
+        return False
+    # Under autocast the readable loop's products run in low precision; ours would not follow.
+    return not torch.is_autocast_enabled(x.device.type)
+
+
+class _Unroll(torch.autograd.Function):
+    """Forward and hand-written backward of a whole unroll, input projection included.
+
+    Inputs: ``x: (B, T, I)``, ``w_ih: (G*H, I)``, ``bias: (G*H,)`` or None (every bias outside the
+    nonlinearities, summed), ``h0, c0: (B, H)`` (c0 None without a cell state), ``w_hh: (G*H, H)``,
+    ``w_ch`` (peephole) and ``b_hn: (H,)`` (the GRU's bias inside the reset) or None.
+    Outputs: ``outputs: (B, T, H)``, ``h_T`` and, with a cell state, ``c_T`` (each ``(B, H)``).
+    """
+
+    @staticmethod
+    def forward(ctx, plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn):
+        loop, outputs = run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn)
+        ctx.loop, ctx.plan = loop, plan
+        # Saved through autograd too, so that changing a weight in place before backward is an error.
+        ctx.save_for_backward(w_ih, w_hh, w_ch, b_hn)
+        return outputs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_outputs, d_h, d_c=None):
+        ctx.saved_tensors  # noqa: B018 -- raises if a weight changed in place since forward
+        grads = run_backward(ctx.loop, ctx.plan, d_outputs, d_h, d_c, ctx.needs_input_grad[1:])
+        return (None, *grads)
+
+
+def run_forward(plan, x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn) -> tuple[_Loop, tuple[Tensor, ...]]:
+    """The forward of :class:`_Unroll`: the loop with its buffers, and (outputs, h_T[, c_T])."""
+    order = plan.order
+    B, T, I = x.shape
+    if order is not None:  # packed: the longest sequences first
+        x, h0 = x.index_select(0, order), h0.index_select(0, order)
+        c0 = None if c0 is None else c0.index_select(0, order)
+    x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): a step's rows are contiguous
+    P = torch.empty(T, B, w_ih.shape[0], dtype=x.dtype, device=x.device)
+    # The input term of every step in ONE product, written where the steps will read it.
+    if bias is None:
+        torch.mm(x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
+    else:
+        torch.addmm(bias, x_tm.view(T * B, I), w_ih.t(), out=P.view(T * B, -1))
+    loop = plan.loop_class(P, h0, c0, w_hh, {"w_ch": w_ch, "b_hn": b_hn, "relu": plan.relu}, plan.rows)
+    loop.forward()
+    loop.x_tm, loop.w_ih, loop.has_c0 = x_tm, w_ih, c0 is not None
+    return loop, _gather_outputs(loop, plan)
+
+
+def run_backward(loop: _Loop, plan, d_outputs, d_h, d_c, needs) -> tuple:
+    """The backward of :class:`_Unroll`: gradients of (x, w_ih, bias, h0, c0, w_hh, w_ch, b_hn).
+
+    ``needs``: which of those want a gradient (the products for the others are skipped).
+    """
+    order, inverse = plan.order, plan.inverse
+    T, B = loop.T, loop.B
+
+    def sort(grad):
+        return grad if order is None or grad is None else grad.index_select(0, order)
+
+    def unsort(grad):
+        return grad if inverse is None else grad.index_select(0, inverse)
+
+    last = None
+    if plan.masked:
+        last = plan.lengths - 1
+        if d_outputs is not None:  # the outputs past each length were zeroed: no gradient flows there
+            d_outputs = d_outputs * _mask(plan.lengths, T)
+    loop.backward(sort(d_outputs), sort(d_h), sort(d_c), last=last)
+    grads = loop.weight_grads()
+    dP = loop.dP.view(T * B, -1)
+    d_x = unsort((dP @ loop.w_ih).view(T, B, -1).transpose(0, 1)) if needs[0] else None
+    d_w_ih = dP.t() @ loop.x_tm.view(T * B, -1) if needs[1] else None
+    d_bias = dP.sum(dim=0) if needs[2] else None
+    d_h0 = unsort(loop.dh)
+    d_c0 = unsort(loop.dc) if loop.has_c0 else None
+    loop.dP = loop.dh = loop.dc = loop.dHH = None  # the forward's buffers stay: backward may run again
+    return d_x, d_w_ih, d_bias, d_h0, d_c0, grads["w_hh"], grads.get("w_ch"), grads.get("b_hn")
+
+
+def _mask(lengths: Tensor, T: int) -> Tensor:
+    """``(B, T, 1)``: 1 at the real steps of each sequence, 0 at its padding."""
+    return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None])[..., None]
+
+
+def _gather_outputs(loop: _Loop, plan: Plan):
+    """Outputs ``(B, T, H)``, zero at padded steps, and the final states."""
+    def unsort(tensor):
+        return tensor if plan.inverse is None else tensor.index_select(0, plan.inverse)
+
+    states = [loop.hs] + ([loop.cs] if loop.has_cell_state else [])
+    if plan.lengths is None:
+        finals = [s[loop.T] for s in states]
+    else:  # each sequence's state after its own last step
+        batch = torch.arange(loop.B, device=loop.P.device)
+        finals = [s[plan.lengths, batch] for s in states]
+    outputs = unsort(loop.hs[1:].transpose(0, 1))  # packed: padded steps never ran, still zeros
+    if plan.masked:
+        outputs = torch.where(_mask(plan.lengths, loop.T), outputs, 0)
+    return (outputs.contiguous(), *[unsort(f).clone() for f in finals])
+
+
+def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None = None) -> tuple[Tensor, object]:
+    """:func:`course_lib.cells.unroll` without gates, through :class:`_Unroll`.
+
+    ``x: (B, T, I)``; ``lengths: (B,)`` checked by the caller, or None; ``state``: ``h`` or
+    ``(h, c)`` each ``(B, H)``, or None. Returns ``outputs: (B, T, H)`` and the final state.
+    ``masked``: how a padded batch runs (see :class:`Plan`); None = masked on CUDA where graphs
+    can replay it, packed elsewhere (packing skips the padded steps' work).
+    """
+    loop_class = _loop_class(cell)
+    B, T, _ = x.shape
+    H = cell.hidden_size
+    b_hn = bias = None
+    if cell.num_biases == 1:
+        bias = cell.bias
+    elif cell.num_biases == 2:
+        bias_hh = cell.bias_hh
+        if loop_class is _GRULoop:
+            # PyTorch's GRU: the candidate's b_hn sits inside the reset, r * (W_hn h + b_hn).
+            b_hn = bias_hh[2 * H :]
+            bias_hh = torch.cat([bias_hh[: 2 * H], bias_hh.new_zeros(H)])
+        bias = cell.bias_ih + bias_hh  # outside every nonlinearity: both add to the input term
+    if state is None:
+        state = cell.init_state(B, like=x)
+    h0, c0 = state if loop_class.has_cell_state else (state, None)
+    relu = loop_class is _ElmanLoop and cell.nonlinearity == "relu"
+    plan = Plan(loop_class, relu, [B] * T)
+    # Graphs pay off in training, where one shape repeats batch after batch; evaluation (no
+    # gradient) often sees a new length every batch and runs eagerly.
+    from course_lib import graphed
+
+    inputs = [x, h0, *cell.parameters()] + ([] if c0 is None else [c0])
+    graphs = x.is_cuda and graphed.ENABLED and torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if masked is None:
+        # Not for a ReLU RNN: its padded steps, run anyway, could overflow to inf (and inf * 0 = nan).
+        masked = graphs and not relu
+    if lengths is not None:
+        lengths = lengths.long()  # an index below, whatever integer type came in
+        if masked:
+            plan = plan._replace(lengths=lengths, masked=True)  # no sorting, no host sync: fixed shapes
+        else:
+            order = torch.argsort(lengths, descending=True, stable=True)
+            lengths_sorted = lengths.index_select(0, order)
+            sorted_list = lengths_sorted.tolist()  # one host sync for the whole sequence
+            if sorted_list[-1] < T:  # else nothing is padded
+                rows = [sum(1 for length in sorted_list if length > t) for t in range(T)]
+                plan = plan._replace(rows=rows, lengths=lengths_sorted, order=order, inverse=torch.argsort(order))
+    w_ch = cell.weight_ch if loop_class is _PeepholeLoop else None
+    tensors = (x, cell.weight_ih, bias, h0, c0, cell.weight_hh, w_ch, b_hn)
+    results = None
+    if graphs and plan.order is None:  # fixed shapes, nothing packed: one CUDA graph can replay it all
+        results = graphed.unroll(plan, tensors)
+    if results is None:
+        results = _Unroll.apply(plan, *tensors)
+    if loop_class.has_cell_state:
+        outputs, h, c = results
+        return outputs, (h, c)
+    outputs, h = results
+    return outputs, h
