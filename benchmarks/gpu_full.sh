@@ -17,6 +17,7 @@ OUT=${OUT:?set OUT to the folder that receives the results}
 CHAPTER_LIMIT=${CHAPTER_LIMIT:-420}
 PROFILE=${PROFILE:-full}
 CHAPTERS=${CHAPTERS:-}  # empty: every chapter
+# BENCH=0 skips the cells benchmark and check (a rerun of some chapters)
 repo=$(pwd)
 work=${WORK:-/tmp/course-gpu}
 mkdir -p "$work" "$OUT"
@@ -37,13 +38,13 @@ mkdir -p "$COURSE_DATA_DIR/imdb"
 for name in ptb tinyshakespeare timemachine; do cp -r ".device/data/$name" "$COURSE_DATA_DIR/"; done
 tar -xzf .device/data/aclImdb_labeled.tar.gz -C "$COURSE_DATA_DIR/imdb"
 
-if [ -f benchmarks/cells.py ]; then
+if [ "${BENCH:-1}" = 1 ] && [ -f benchmarks/cells.py ]; then
   say "cells benchmark"
   timeout 90 "$PYTHON" benchmarks/cells.py --device cuda --json "$OUT/cells_gpu.json" > "$OUT/cells_gpu.txt" 2>&1
   tail -15 "$OUT/cells_gpu.txt"
 fi
 
-if [ -f benchmarks/cells_cuda_check.py ]; then
+if [ "${BENCH:-1}" = 1 ] && [ -f benchmarks/cells_cuda_check.py ]; then
   # A correctness check, not a timing: it may share the GPU with the notebooks.
   (timeout 120 "$PYTHON" benchmarks/cells_cuda_check.py > "$OUT/cells_cuda_check.txt" 2>&1;
    echo "exit $?" >> "$OUT/cells_cuda_check.txt") &

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def _append_to_results_file(figure: Figure) -> None:
     lines = []
     if not path.exists() or path.stat().st_size == 0:
         lines.append({"run": run_description()})
-    lines.append({"figure": {**asdict(figure), "target": figure.target, "met": figure.met}})
+    lines.append({"figure": {**asdict(figure), "target": figure.target, "met": figure.met,
+                             "time": time.strftime("%H:%M:%S")}})
     with path.open("a", encoding="utf-8") as stream:
         for line in lines:
             stream.write(json.dumps(line) + "\n")

@@ -74,6 +74,7 @@ def test_results_file_has_the_run_then_every_figure(tmp_path, monkeypatch):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 3
     assert lines[0]["run"]["profile"] == "cpu" and lines[0]["run"]["device"] == "CPU"
+    assert len(lines[1]["figure"].pop("time")) == 8  # HH:MM:SS: when the figure came, for timing a run
     assert lines[1]["figure"] == {"name": "accuracy", "value": 0.875, "at_least": 0.85, "at_most": None,
                                   "below": None, "equals": None, "unit": "", "target": ">= 0.8500", "met": True}
     assert lines[2]["figure"]["unit"] == "nats/char" and lines[2]["figure"]["met"] is None
