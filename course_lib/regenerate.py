@@ -215,10 +215,15 @@ def chapter_table(chapter: str, entries: dict[str, dict]) -> str:
         device = entry.get("device", "?")
         if device == "CPU":
             device = f"CPU, {entry.get('threads', '?')} of {entry.get('cpu_count', '?')} cores"
-        parts.append(f"**`{profile}` profile** on {device}, torch {entry.get('torch', '?')}, "
-                     f"{entry['wall_seconds'] / 60:.1f} minutes for the whole notebook, "
-                     f"{entry.get('finished', '?')[:10]}"
-                     + ("" if entry["status"] == STATUS_OK else f" (**{entry['status']}**)") + ":\n")
+        minutes = entry["wall_seconds"] / 60
+        if entry["status"] == STATUS_FAILED:  # say where it stopped: its figures are those it reached
+            reason = (entry.get("error") or "").split(";")[0].splitlines()[-1:] or [""]
+            run = f"**failed** after {minutes:.1f} minutes ({reason[0]}), the figures it reached"
+        else:
+            run = f"{minutes:.1f} minutes for the whole notebook" + (
+                "" if entry["status"] == STATUS_OK else f" (**{entry['status']}**)")
+        parts.append(f"**`{profile}` profile** on {device}, torch {entry.get('torch', '?')}, {run}, "
+                     f"{entry.get('finished', '?')[:10]}:\n")
         parts.append("| figure | value | target |\n|---|---:|---|")
         for figure in entry["figures"]:
             unit = f" {figure['unit']}" if figure.get("unit") else ""

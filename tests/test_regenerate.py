@@ -106,8 +106,8 @@ def test_book_tables_come_from_the_results_files(tmp_path):
     written = write_book_tables(tmp_path)
     assert sorted(path.name for path in written) == ["broken.md", "good.md", "short.md", "slow.md"]
     assert (tmp_path / "book" / "results" / "good.md").read_text().splitlines()[2:] == [
-        "**`full` profile** on NVIDIA H200, torch 2.11.0, 5.2 minutes for the whole notebook, 2026-11-26 "
-        "(**missed target**):",
+        "**`full` profile** on NVIDIA H200, torch 2.11.0, 5.2 minutes for the whole notebook (**missed target**), "
+        "2026-11-26:",
         "",
         "| figure | value | target |",
         "|---|---:|---|",
@@ -117,3 +117,9 @@ def test_book_tables_come_from_the_results_files(tmp_path):
         "",
         "**`cpu` profile:** not regenerated yet (`course regenerate good --profile cpu`).",
     ]
+    entry.update(status="failed", error="stopped after the time limit of 285 s; see results/full/good/regenerate.log")
+    (tmp_path / "results" / "full" / "results.json").write_text(json.dumps({"chapters": {"good": entry}}))
+    write_book_tables(tmp_path)
+    assert (tmp_path / "book" / "results" / "good.md").read_text().splitlines()[2] == (
+        "**`full` profile** on NVIDIA H200, torch 2.11.0, **failed** after 5.2 minutes (stopped after the time "
+        "limit of 285 s), the figures it reached, 2026-11-26:")
