@@ -1,0 +1,221 @@
+"""The sandbox a submission's code runs in, and the grader's bounded conversation with it.
+
+Each submission runs in its own `bubblewrap <https://github.com/containers/bubblewrap>`_
+sandbox (Debian's ``bubblewrap``, the sandbox Flatpak uses; maintained, small, no daemon, no
+root needed where unprivileged user namespaces are on):
+
+* its own mount namespace holding only the system (``/usr``), the Python installation and the
+  virtual environment, and the course library students get (``course_lib``), all read-only, and
+  one private scratch folder ``/scratch`` that is a size-capped tmpfs (a real quota, not only a
+  per-file limit). The gradebook, ``source/``, the solutions, the instructor's checks, other
+  submissions, the repository and the output folder are not mounted, so they do not exist there;
+* ``--unshare-all``: no network, its own PID, IPC, UTS and user namespaces; ``--new-session``
+  (no terminal injection), ``--die-with-parent``; user ``nobody`` in a user namespace of its
+  own with every capability dropped. (Started by root, bubblewrap maps that nobody to root's id
+  outside; nothing outside is mounted writable or visible, and its own PID namespace leaves it
+  no process to signal. Starting bubblewrap itself as nobody would need the interpreter on a
+  path nobody may walk to, which a pyenv under /root is not.)
+* hard resource limits set before the first cell (memory, CPU seconds, processes, file size);
+* a wall-clock limit kept by the grader: every read has a deadline; at the end (or on time-out)
+  the sandbox's init is killed, which ends every process in its PID namespace.
+
+The grader talks to :mod:`course_lib.grading.oracle` over the sandbox's stdin/stdout, pipes the
+grader owns; every line that comes back is decoded by :func:`course_lib.grading.wire.loads`
+with size caps. ``isolated=False`` runs the same oracle as a plain child process (``course grade
+--no-sandbox``): then the submission sees the disk as the grading user does.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import course_lib
+from course_lib.grading import wire
+
+NOBODY = 65534
+SCRATCH = "/scratch"
+LIBRARY = "/course"  # where the course library is mounted: /course/course_lib
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot build a sandbox here; the message says what to do."""
+
+
+class SandboxBroke(RuntimeError):
+    """The sandbox died, hung past its deadline or sent something outside the format."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one sandboxed notebook may use (0 = no limit)."""
+
+    cell_timeout: float = 300
+    notebook_timeout: float = 1800
+    memory_mb: int = 4096
+    scratch_mb: int = 64
+    file_mb: int = 64
+    processes: int = 64
+    max_output: int = 2_000_000
+
+
+def bubblewrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _python_roots() -> list[Path]:
+    """The folders the interpreter needs: the installation it was built from and the venv."""
+    roots = []
+    for prefix in (sys.base_prefix, sys.prefix):
+        path = Path(prefix).resolve()
+        if path != Path("/usr") and not any(path == r or r in path.parents for r in roots):
+            roots.append(path)
+    return roots
+
+
+def _bwrap_command(scratch_mb: int, bind_fds: dict[int, str]) -> list[str]:
+    command = [bubblewrap(), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+               "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
+               "--size", str(scratch_mb * 2**20), "--tmpfs", SCRATCH, "--chdir", SCRATCH]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/" + link)
+        if target.is_symlink():
+            command += ["--symlink", os.readlink(target), f"/{link}"]
+        elif target.is_dir():
+            command += ["--ro-bind", str(target), f"/{link}"]
+    # nobody inside a user namespace of its own, without capabilities, whoever started the grader
+    command += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL"]
+    for fd, destination in bind_fds.items():
+        command += ["--ro-bind-fd", str(fd), destination]
+    return command
+
+
+def _environment(home: str, library_parent: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "PYTHONPATH": library_parent,
+            "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": os.path.join(home, ".matplotlib"), "COURSE_PROFILE": "smoke",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+
+
+class Sandbox:
+    """One notebook's sandboxed Python process; ``with Sandbox(...) as box:`` ends it for sure."""
+
+    def __init__(self, limits: SandboxLimits, isolated: bool = True):
+        self.limits, self.isolated = limits, isolated
+        self._buffer = b""
+        self._fds: list[int] = []
+        self._scratch = None
+        python = str(Path(sys.prefix) / "bin" / "python")
+        library = Path(course_lib.__file__).resolve().parent
+        if isolated:
+            if not bubblewrap():
+                raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed")
+            # O_PATH descriptors: the folders are pinned when the grader opens them.
+            binds = {}
+            for path, destination in [(p, str(p)) for p in _python_roots()] + [(library, f"{LIBRARY}/course_lib")]:
+                fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                self._fds.append(fd)
+                binds[fd] = destination
+            command = _bwrap_command(limits.scratch_mb, binds)
+            for name, value in _environment(SCRATCH, LIBRARY).items():
+                command += ["--setenv", name, value]
+            command += ["--", python, "-m", "course_lib.grading.oracle"]
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, pass_fds=self._fds,
+                                            start_new_session=True, env={})
+        else:
+            import tempfile
+
+            self._scratch = tempfile.TemporaryDirectory(prefix="course-unsandboxed-")
+            self.process = subprocess.Popen([python, "-m", "course_lib.grading.oracle"], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                            start_new_session=True, cwd=self._scratch.name,
+                                            env=_environment(self._scratch.name, str(library.parent)))
+        self._out = self.process.stdout.fileno()
+        os.set_blocking(self._out, False)
+
+    # -- lifetime ---------------------------------------------------------------------------------
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the sandbox and everything in it; never waits unboundedly."""
+        if self.process.poll() is None:
+            try:  # the whole process group: bubblewrap's monitor, the namespace's init, the oracle
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    # -- messages ---------------------------------------------------------------------------------
+    def send(self, message: dict) -> None:
+        try:
+            self.process.stdin.write(wire.dumps(wire.encode(message)))
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise SandboxBroke("the sandbox stopped reading (it died or closed its input)") from None
+
+    def receive(self, deadline: float):
+        """The next message, decoded; :class:`SandboxBroke` past ``deadline`` (time.monotonic())."""
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > wire.MAX_LINE_BYTES:
+                raise SandboxBroke(f"the sandbox sent a line longer than {wire.MAX_LINE_BYTES} bytes")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxBroke("time limit")
+            ready, _, _ = select.select([self._out], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self._out, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise SandboxBroke("the sandbox ended (a crash, os._exit, or a limit)")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            message = wire.loads(line)
+        except wire.WireError as error:
+            raise SandboxBroke(f"the sandbox sent a malformed message ({error})") from None
+        if not isinstance(message, dict):
+            raise SandboxBroke("the sandbox sent a message that is not an object")
+        return message
+
+
+def probe(isolated: bool = True) -> str:
+    """'' when a sandbox can be built and runs Python here, else what went wrong."""
+    try:
+        with Sandbox(SandboxLimits(memory_mb=0), isolated=isolated) as box:
+            box.send({"cells": [{"index": 0, "source": "import torch"}], "cell_timeout": 120,
+                      "limits": {}})
+            message = box.receive(time.monotonic() + 120)
+            if message.get("error"):
+                return f"Python in the sandbox failed: {message['error']}"
+            return ""
+    except (SandboxUnavailable, SandboxBroke, OSError) as error:
+        return str(error)
