@@ -19,8 +19,10 @@ types in both places.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import textwrap
+import threading
 from dataclasses import dataclass, field
 
 from course_lib.grading import wire
@@ -62,7 +64,15 @@ def perform(request: dict, target):
         results = [getattr(module, method)(*call_args) for method, call_args in request.get("calls", [])]
         return {"parameters": {name: tuple(p.shape) for name, p in module.named_parameters()},
                 "results": results}
+    if request["op"] in CHAPTER_OPS:  # ops a chapter defines, e.g. stepping a cell
+        module, function = CHAPTER_OPS[request["op"]]
+        return getattr(importlib.import_module(module), function)(request, target)
     raise ValueError(f"unknown request {request['op']!r}")
+
+
+# op -> (module, function(request, target)) for requests a chapter's checks define
+CHAPTER_OPS = {"cell": ("course_lib.checks.cells", "perform_cell"),
+               "unroll": ("course_lib.checks.cells", "perform_unroll")}
 
 
 class Check:
@@ -118,16 +128,24 @@ class Check:
 def source_of(obj) -> str | None:
     """The code of a notebook-defined function or class (methods joined), or None."""
     try:
-        if inspect.isclass(obj):
-            return "\n".join(textwrap.dedent(inspect.getsource(m)) for m in vars(obj).values()
-                             if inspect.isfunction(m))
+        if inspect.isclass(obj):  # Python 3.11 cannot read a notebook class, but can read its methods
+            methods = "\n".join(textwrap.dedent(inspect.getsource(m)) for m in vars(obj).values()
+                                 if inspect.isfunction(m))
+            return f"class {obj.__name__}:\n" + textwrap.indent(methods or "pass\n", "    ")
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):
         return None
 
 
+# CPython 3.11 keeps ast's recursion depth per interpreter, not per thread: two threads parsing at
+# once, one of them a 200,000-term expression, break the other with a SystemError. One at a time.
+_PARSING = threading.Lock()
+
+
 def parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    """The AST of untrusted source, or None when it cannot be parsed (too deep, too big, not Python)."""
+    with _PARSING:
+        try:
+            return ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
+            return None

@@ -18,6 +18,7 @@ could not tell what would run.
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 
 from course_lib.checks.base import parse, source_of
@@ -115,7 +116,9 @@ class Rule:
 
 SAFE_BUILTINS = frozenset({"int", "float", "bool", "isinstance", "tuple", "list", "range", "len", "sum", "max",
                            "min", "zip", "enumerate", "abs", "divmod", "round", "ValueError", "TypeError",
-                           "True", "False", "None", "all", "any", "map", "reversed", "sorted", "dict", "str"})
+                           "True", "False", "None", "all", "any", "map", "reversed", "sorted", "dict", "str"}
+                          | {name for name, value in vars(builtins).items()   # raising is not counting
+                             if isinstance(value, type) and issubclass(value, BaseException)})
 SHORTCUT_ATTRIBUTES = frozenset({"parameters", "named_parameters", "numel", "nelement", "state_dict"})
 
 
@@ -152,20 +155,30 @@ class ForbiddenRule(Rule):
     def __init__(self, forbidden: tuple[str, ...], advice: str):
         self.forbidden, self.advice = forbidden, advice
 
+    def _spellings(self) -> set[str]:
+        """Each forbidden name and its shorter dotted tails (``nn.LSTMCell`` for ``torch.nn.LSTMCell``);
+        a bare last part is not one of them: the student's own class may share its name."""
+        spellings = set()
+        for banned in self.forbidden:
+            parts = banned.split(".")
+            spellings |= {".".join(parts[k:]) for k in range(len(parts) - 1)} or {banned}
+        return spellings
+
     def _mentions(self, node: ast.AST) -> str:
+        spellings = self._spellings()
         for sub in ast.walk(node):
-            text = ""
-            if isinstance(sub, (ast.Attribute, ast.Name)):
+            if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                prefix = f"{sub.module}." if isinstance(sub, ast.ImportFrom) and sub.module else ""
+                for alias in sub.names:
+                    name = prefix + alias.name
+                    if any(name == b or name.startswith(b + ".") for b in self.forbidden):
+                        return f"import {name}"
+            elif isinstance(sub, (ast.Attribute, ast.Name)):
                 try:
                     text = ast.unparse(sub)
                 except (ValueError, RecursionError):
                     continue
-            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-                text = " ".join(([sub.module or ""] if isinstance(sub, ast.ImportFrom) else [])
-                                + [a.name for a in sub.names])
-            for banned in self.forbidden:
-                if text and (text == banned or text.endswith("." + banned) or text.startswith(banned + ".")
-                             or banned in text.split()):
+                if any(text == s or text.startswith(s + ".") or text.endswith("." + s) for s in spellings):
                     return text
         return ""
 

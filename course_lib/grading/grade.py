@@ -6,11 +6,12 @@
    gradebook included) inside ``output_dir/.work`` (private to the grading user, removed at the
    end and by the next run), configured by :mod:`course_lib.grading.pipeline`;
 2. every entry of ``submissions_dir`` gets a row (:mod:`course_lib.grading.submissions`: ids made
-   unique after cleaning, broken files given a status). Each submission is graded by
-   :func:`grade_one`, a plain function of data a worker could run anywhere: the trusted grader
+   unique after cleaning, broken files given a status). Each submission goes through
+   :func:`prepare_one`, a plain function of data a worker could run anywhere: the trusted grader
    (:mod:`course_lib.grading.trusted`) runs its notebook in a sandbox and decides every test
-   cell's verdict; then ``nbgrader autograde`` in a private copy of the template turns the
-   verdicts into scores in its gradebook and ``nbgrader generate_feedback`` writes the page;
+   cell's verdict. Then, a chunk of submissions at a time, :func:`record_chunk` has nbgrader
+   record them in a copy of the template: one ``nbgrader autograde`` turns the verdicts into
+   scores in its gradebook, one ``nbgrader generate_feedback`` writes the pages;
 3. each finished row is appended to ``output_dir/rows.jsonl`` and ``grades.csv`` is rewritten, so
    a killed grader leaves what it finished and a re-run skips submissions graded already (same
    file content, by SHA-256); ``feedback/<student>.html``, ``autograded/<student>.ipynb`` and
@@ -95,7 +96,7 @@ class StudentGrade:
 
 @dataclass
 class Job:
-    """Everything :func:`grade_one` needs for one submission (data only)."""
+    """Everything :func:`prepare_one` needs for one submission (data only)."""
 
     chapter: str
     entry: str
@@ -181,16 +182,71 @@ def _nbgrader_round(job: Job, notebook: nbformat.NotebookNode, env_extra: dict[s
     return {grade_id: (None if c.needs_manual_grade else c.score) for grade_id, c in scores.cells.items()}, failure, log
 
 
-def _grade_trusted(job: Job, notebook: nbformat.NotebookNode, grade: StudentGrade) -> list[str]:
-    result = grade_notebook(job.plan, notebook, job.limits.sandbox(), isolated=job.isolated)
-    verdicts = job.work / "verdicts.json"
-    verdicts.write_text(json.dumps({
-        "verdicts": {g: {"passed": v.passed, "message": v.message} for g, v in result.verdicts.items()},
-        "outputs": {str(i): o for i, o in result.outputs.items()}}))
-    scores, failure, _ = _nbgrader_round(job, result.notebook, {VERDICTS_VARIABLE: str(verdicts)}, 600)
-    if scores is not None:
-        grade.scores = scores
-    return result.events + ([failure] if failure else [])
+@dataclass
+class Prepared:
+    """One submission after the trusted grader: its row so far, and what nbgrader must record."""
+
+    grade: StudentGrade
+    notebook: nbformat.NotebookNode | None = None  # None: nothing for nbgrader (not graded, or failed)
+    verdicts: dict = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+
+def prepare_one(job: Job) -> Prepared:
+    """The per-submission work of a trusted chapter, data in and data out (a worker can run it):
+    load and check the file, run its notebook in the sandbox, decide every test cell's verdict."""
+    grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry)
+    prepared = Prepared(grade, events=[job.note] if job.note else [])
+    try:
+        submission = load_submission(job.student, job.path)
+        grade.digest = submission.digest
+        if submission.notebook is None:
+            prepared.events.insert(0, f"not graded: {submission.problem}")
+            return prepared
+        result = grade_notebook(job.plan, submission.notebook, job.limits.sandbox(), isolated=job.isolated)
+        prepared.notebook, prepared.events = result.notebook, prepared.events + result.events
+        prepared.verdicts = {
+            "verdicts": {g: {"passed": v.passed, "message": v.message} for g, v in result.verdicts.items()},
+            "outputs": {str(i): o for i, o in result.outputs.items()}}
+    except Exception as error:  # the grader's own failure stays in this row
+        prepared.events.append(f"grading failed: {type(error).__name__}: {str(error)[:200]}")
+    return prepared
+
+
+def record_chunk(prepared: list[Prepared], template: Path, chapter: str, output_dir: Path,
+                 work: Path) -> list[StudentGrade]:
+    """nbgrader's part for a chunk of prepared submissions: ONE ``autograde`` (scores from the verdicts,
+    in its gradebook) and ONE ``generate_feedback`` for all of them; returns their rows."""
+    root = Path(shutil.copytree(template, work / "course"))
+    verdicts = work / "verdicts"
+    verdicts.mkdir()
+    recorded = [p for p in prepared if p.notebook is not None]
+    for item in recorded:
+        target = root / "submitted" / item.grade.student / chapter / f"{chapter}.ipynb"
+        target.parent.mkdir(parents=True)
+        nbformat.write(item.notebook, target)
+        (verdicts / f"{item.grade.student}.json").write_text(json.dumps(item.verdicts))
+    if recorded:
+        env = dict(os.environ, JUPYTER_PATH=str(root / "jupyter"), **{VERDICTS_VARIABLE: str(verdicts)})
+        env["PATH"] = os.pathsep.join([str(Path(venv_command("nbgrader")).parent), env.get("PATH", "")])
+        code, log = _run_nbgrader(root, ["autograde", chapter, "--force"], env, 120 + 20 * len(recorded))
+        _, feedback_log = _run_nbgrader(root, ["generate_feedback", chapter, "--force"], env,
+                                        120 + 20 * len(recorded))
+        for item in recorded:
+            student = item.grade.student
+            try:
+                scores = read_scores(root, chapter, student)
+            except Exception:  # nbgrader recorded nothing for this student: it failed on the notebook
+                last = (log.strip().splitlines() or ["no output"])[-1][:200]
+                item.events.append("nbgrader failed: " + ("time limit" if code is None else last))
+                continue
+            item.grade.scores = {g: (None if c.needs_manual_grade else c.score) for g, c in scores.cells.items()}
+            if not _collect(root, chapter, student, output_dir):
+                item.events.append("feedback not written: "
+                                   + (feedback_log.strip().splitlines() or ["no output"])[-1][:200])
+    for item in prepared:
+        item.grade.status = "; ".join(item.events) or "ok"
+    return [item.grade for item in prepared]
 
 
 def _grade_legacy(job: Job, notebook: nbformat.NotebookNode, grade: StudentGrade) -> list[str]:
@@ -206,8 +262,8 @@ def _grade_legacy(job: Job, notebook: nbformat.NotebookNode, grade: StudentGrade
         [f"tampering suspected ({'; '.join(tampering)})"] if tampering else [])
 
 
-def grade_one(job: Job) -> StudentGrade:
-    """Grade one submission; whatever it holds, the answer is a row with a status (never an exception)."""
+def grade_legacy_one(job: Job) -> StudentGrade:
+    """Grade one submission of a legacy chapter (its kernel decides); always a row, never an exception."""
     grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry)
     events = [job.note] if job.note else []
     try:
@@ -217,8 +273,7 @@ def grade_one(job: Job) -> StudentGrade:
             grade.status = "; ".join([f"not graded: {submission.problem}"] + events)
             return grade
         job.work.mkdir(mode=0o700, parents=True)
-        grader = _grade_trusted if job.plan is not None else _grade_legacy
-        events += grader(job, submission.notebook, grade)
+        events += _grade_legacy(job, submission.notebook, grade)
     except Exception as error:  # the grader's own failure stays in this row
         events.append(f"grading failed: {type(error).__name__}: {str(error)[:200]}")
     finally:
@@ -312,19 +367,30 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                 grades[entry] = previous
             else:
                 pending.append(job)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
-                tqdm(total=len(found), initial=len(grades), desc=f"grading {chapter}", unit="submission",
-                     file=sys.stderr, disable=None) as bar:
-            futures = {pool.submit(grade_one, job): job for job in pending}
-            for future in as_completed(futures):
-                grade = future.result()
+        def finished(done: list[StudentGrade]) -> None:
+            for grade in done:
                 grades[grade.entry] = grade
                 with rows_file.open("a") as handle:
                     handle.write(json.dumps(asdict(grade)) + "\n")
-                write_grades_csv(output_dir / "grades.csv", sorted(grades.values(), key=lambda g: g.student), cells)
-                bar.update(1)
                 if progress:
                     progress(grade)
+            write_grades_csv(output_dir / "grades.csv", sorted(grades.values(), key=lambda g: g.student), cells)
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+                tqdm(total=len(found), initial=len(grades), desc=f"grading {chapter}", unit="submission",
+                     file=sys.stderr, disable=None) as bar:
+            if plan is None:
+                for future in as_completed([pool.submit(grade_legacy_one, job) for job in pending]):
+                    finished([future.result()])
+                    bar.update(1)
+            # Trusted chapters: sandboxes run in parallel; nbgrader records a chunk at a time.
+            size = max(4, 4 * jobs)
+            for start in range(0, len(pending) if plan is not None else 0, size):
+                prepared = []
+                for future in as_completed([pool.submit(prepare_one, job) for job in pending[start:start + size]]):
+                    prepared.append(future.result())
+                    bar.update(1)
+                finished(record_chunk(prepared, template, chapter, output_dir, work / f"chunk-{start}"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = sorted(grades.values(), key=lambda g: g.student)

@@ -10,11 +10,10 @@ root needed where unprivileged user namespaces are on):
   per-file limit). The gradebook, ``source/``, the solutions, the instructor's checks, other
   submissions, the repository and the output folder are not mounted, so they do not exist there;
 * ``--unshare-all``: no network, its own PID, IPC, UTS and user namespaces; ``--new-session``
-  (no terminal injection), ``--die-with-parent``; user ``nobody`` in a user namespace of its
-  own with every capability dropped. (Started by root, bubblewrap maps that nobody to root's id
-  outside; nothing outside is mounted writable or visible, and its own PID namespace leaves it
-  no process to signal. Starting bubblewrap itself as nobody would need the interpreter on a
-  path nobody may walk to, which a pyenv under /root is not.)
+  (no terminal injection), ``--die-with-parent``; an unprivileged user. When the grader runs as
+  root, bubblewrap itself runs as the host's ``nobody`` (:func:`_as_nobody`), so the per-user
+  process limit holds and the host sees nobody; started by an ordinary user, the sandbox is
+  ``nobody`` in a user namespace of its own;
 * hard resource limits set before the first cell (memory, CPU seconds, processes, file size);
 * a wall-clock limit kept by the grader: every read has a deadline; at the end (or on time-out)
   the sandbox's init is killed, which ends every process in its PID namespace.
@@ -29,6 +28,7 @@ from __future__ import annotations
 
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -62,7 +62,7 @@ class SandboxLimits:
     memory_mb: int = 4096
     scratch_mb: int = 64
     file_mb: int = 64
-    processes: int = 64
+    processes: int = 256  # per host user: every sandbox of a batch runs as nobody
     max_output: int = 2_000_000
 
 
@@ -80,7 +80,8 @@ def _python_roots() -> list[Path]:
     return roots
 
 
-def _bwrap_command(scratch_mb: int, bind_fds: dict[int, str]) -> list[str]:
+def _bwrap_command(scratch_mb: int, binds: list[tuple[str, str]]) -> list[str]:
+    """bubblewrap's arguments for a sandbox with the read-only ``binds`` (source, destination)."""
     command = [bubblewrap(), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
                "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
                "--size", str(scratch_mb * 2**20), "--tmpfs", SCRATCH, "--chdir", SCRATCH]
@@ -90,11 +91,31 @@ def _bwrap_command(scratch_mb: int, bind_fds: dict[int, str]) -> list[str]:
             command += ["--symlink", os.readlink(target), f"/{link}"]
         elif target.is_dir():
             command += ["--ro-bind", str(target), f"/{link}"]
-    # nobody inside a user namespace of its own, without capabilities, whoever started the grader
-    command += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL"]
-    for fd, destination in bind_fds.items():
-        command += ["--ro-bind-fd", str(fd), destination]
-    return command
+    if os.geteuid() != 0:  # started by an ordinary user: nobody inside its own user namespace
+        command += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    for source, destination in binds:
+        command += ["--ro-bind", source, destination]
+    # The sandbox's own root is a tmpfs without a size: read-only, so /scratch is the only place to write.
+    return command + ["--remount-ro", "/"]
+
+
+def _as_nobody(folders: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Run bubblewrap as the host's nobody, with ``folders`` reachable although nobody could not walk
+    to them (a pyenv under /root): a private mount namespace of the grader's child stages them on a
+    small tmpfs, then drops to nobody. The host's mounts are not touched.
+
+    Returns the command prefix and the (staged source, real path) pairs for bubblewrap.
+    """
+    stage = "/mnt"
+    script = [f"mount -t tmpfs -o mode=755,size=1m course-sandbox-stage {stage}"]
+    binds = []
+    for k, folder in enumerate(folders):
+        script += [f"mkdir {stage}/{k}", f"mount --bind -o ro {shlex.quote(str(folder))} {stage}/{k}"]
+        binds.append((f"{stage}/{k}", str(folder)))
+    script.append('exec setpriv --reuid=%d --regid=%d --clear-groups --inh-caps=-all "$@"' % (NOBODY, NOBODY))
+    prefix = [shutil.which("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", " && ".join(script[:-1])
+              + " && " + script[-1], "course-sandbox"]
+    return prefix, binds
 
 
 def _environment(home: str, library_parent: str) -> dict[str, str]:
@@ -110,26 +131,25 @@ class Sandbox:
     def __init__(self, limits: SandboxLimits, isolated: bool = True):
         self.limits, self.isolated = limits, isolated
         self._buffer = b""
-        self._fds: list[int] = []
         self._scratch = None
         python = str(Path(sys.prefix) / "bin" / "python")
         library = Path(course_lib.__file__).resolve().parent
         if isolated:
             if not bubblewrap():
                 raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed")
-            # O_PATH descriptors: the folders are pinned when the grader opens them.
-            binds = {}
-            for path, destination in [(p, str(p)) for p in _python_roots()] + [(library, f"{LIBRARY}/course_lib")]:
-                fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-                self._fds.append(fd)
-                binds[fd] = destination
-            command = _bwrap_command(limits.scratch_mb, binds)
+            folders = [*_python_roots(), library]
+            destinations = [str(p) for p in folders[:-1]] + [f"{LIBRARY}/course_lib"]
+            prefix, staged = [], [(str(p), str(p)) for p in folders]
+            if os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount")):
+                prefix, staged = _as_nobody(folders)
+            binds = [(source, destination) for (source, _), destination in zip(staged, destinations)]
+            command = prefix + _bwrap_command(limits.scratch_mb, binds)
             for name, value in _environment(SCRATCH, LIBRARY).items():
                 command += ["--setenv", name, value]
             command += ["--", python, "-m", "course_lib.grading.oracle"]
+            # cwd "/": nothing of the grader's (its working directory, the repository) in the environment
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.DEVNULL, pass_fds=self._fds,
-                                            start_new_session=True, env={})
+                                            stderr=subprocess.DEVNULL, start_new_session=True, env={}, cwd="/")
         else:
             import tempfile
 
@@ -164,9 +184,6 @@ class Sandbox:
                 stream.close()
             except OSError:
                 pass
-        for fd in self._fds:
-            os.close(fd)
-        self._fds = []
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None

@@ -23,6 +23,7 @@ feedback (plain text, escaped when rendered).
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,11 @@ class ChapterPlan:
     release: nbformat.NotebookNode                    # the student notebook as released
     checks: dict[str, str]                            # test cell grade_id -> check name
     hidden: dict[str, list[Case]] = field(default_factory=dict)  # check name -> hidden cases
+    instructor: dict[str, Check] = field(default_factory=dict)   # checks the grader module completes
 
     def check_of(self, grade_id: str) -> Check:
-        return find_check(self.checks[grade_id])
+        name = self.checks[grade_id]
+        return self.instructor.get(name) or find_check(name)
 
 
 def checks_named_by(release: nbformat.NotebookNode) -> dict[str, str]:
@@ -82,15 +85,16 @@ def checks_named_by(release: nbformat.NotebookNode) -> dict[str, str]:
     return named
 
 
-def load_hidden(course_root: Path, chapter: str) -> dict[str, list[Case]]:
-    """``HIDDEN`` of the instructor's ``grader/<chapter>.py`` (imported by path; {} if there is none)."""
+def load_instructor_half(course_root: Path, chapter: str) -> tuple[dict[str, list[Case]], dict[str, Check]]:
+    """``HIDDEN`` and (optional) ``CHECKS`` of the instructor's ``grader/<chapter>.py``, imported by
+    path; ``CHECKS`` are the chapter's checks completed with reference implementations."""
     path = Path(course_root) / "grader" / f"{chapter}.py"
     if not path.is_file():
-        return {}
+        return {}, {}
     spec = importlib.util.spec_from_file_location(f"course_grader_{chapter}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return dict(module.HIDDEN)
+    return dict(module.HIDDEN), dict(getattr(module, "CHECKS", {}))
 
 
 def make_plan(chapter: str, release: nbformat.NotebookNode, course_root: Path) -> ChapterPlan | None:
@@ -99,7 +103,7 @@ def make_plan(chapter: str, release: nbformat.NotebookNode, course_root: Path) -
     tests = [nbgrader_meta(c)["grade_id"] for c in release.cells if is_test_cell(c)]
     if not tests or set(checks) != set(tests):
         return None
-    plan = ChapterPlan(chapter, release, checks, load_hidden(course_root, chapter))
+    plan = ChapterPlan(chapter, release, checks, *load_instructor_half(course_root, chapter))
     for grade_id in tests:
         plan.check_of(grade_id)  # a KeyError names a test cell whose check does not exist
     return plan
@@ -211,7 +215,7 @@ class _Session:
                 self._start()
             except SandboxBroke:
                 continue
-        request = dict(request, id=self.starts)
+        request = dict(request, id=secrets.randbelow(2**31))  # a reply written ahead cannot match
         try:
             self.box.send(request)
             reply = self.box.receive(time.monotonic() + (self.limits.cell_timeout or 10**9) + 5)

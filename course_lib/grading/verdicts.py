@@ -3,8 +3,8 @@
 nbgrader stays the workflow (gradebook, scores, feedback, formgrader), but in the autograder's
 pipeline its ``Execute`` step -- which would start a kernel and read pass or fail from what the
 kernel prints -- is replaced by :class:`ApplyVerdicts`. It starts nothing: it writes each cell's
-outputs from the verdict file the trusted grader wrote (named by ``COURSE_GRADER_VERDICTS``, in a
-folder no sandbox sees):
+outputs from the verdict file the trusted grader wrote (``<student>.json`` in the folder named by
+``COURSE_GRADER_VERDICTS``, which no sandbox sees):
 
 * a graded test cell gets no output when its check passed and one error output carrying the
   grader's message when it failed -- so nbgrader's own ``SaveAutoGrades`` gives full or no points,
@@ -38,7 +38,9 @@ class ApplyVerdicts(NbGraderPreprocessor):
     """Cell outputs from the trusted grader's verdict file, in place of executing the notebook."""
 
     def preprocess(self, nb, resources):
-        with open(os.environ[VERDICTS_VARIABLE]) as handle:
+        # one file per student in the folder the grader names: <student>.json
+        path = Path(os.environ[VERDICTS_VARIABLE]) / f"{resources['nbgrader']['student']}.json"
+        with open(path) as handle:
             self._verdicts = json.load(handle)
         return super().preprocess(nb, resources)
 
