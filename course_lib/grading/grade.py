@@ -50,7 +50,7 @@ from course_lib.grading.pipeline import (feedback_config, legacy_config, trusted
 from course_lib.grading.submissions import find_submissions, load_submission, unique_ids
 from course_lib.grading.tools import venv_command
 from course_lib.grading.trusted import ChapterPlan, grade_notebook, make_plan
-from course_lib.grading.verdicts import VERDICTS_VARIABLE, write_feedback_template
+from course_lib.grading.verdicts import VERDICTS_VARIABLE, copy_mathjax, write_feedback_template
 
 NO_SANDBOX_RISK = ("`course grade --no-sandbox` grades without isolation: the submissions' code then runs as "
                    "you, can read and change every file you can (the gradebook, solutions/, grader/, other "
@@ -62,21 +62,16 @@ class GradingRefused(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Limits:
-    """What one submission may use. Times in seconds, sizes in megabytes (0 = no limit)."""
+class Limits(SandboxLimits):
+    """What one submission may use: the sandbox's limits, with the output cap in megabytes, and the
+    legacy kernel path's network switch."""
 
-    cell_timeout: int = 300
-    notebook_timeout: int = 1800
-    memory_mb: int = 4096
-    file_mb: int = 64
-    scratch_mb: int = 64
     max_output_mb: float = 2.0
     no_network: bool = True
 
     def sandbox(self) -> SandboxLimits:
-        return SandboxLimits(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
-                             memory_mb=self.memory_mb, scratch_mb=self.scratch_mb, file_mb=self.file_mb,
-                             max_output=int(self.max_output_mb * 1_000_000))
+        fields = {f: getattr(self, f) for f in SandboxLimits.__dataclass_fields__}
+        return SandboxLimits(**dict(fields, max_output=int(self.max_output_mb * 1_000_000)))
 
 
 @dataclass
@@ -142,6 +137,7 @@ def _run_nbgrader(root: Path, args: list[str], env: dict[str, str], timeout: flo
 
 def _collect(root: Path, chapter: str, student: str, output_dir: Path) -> bool:
     """Copy the feedback page and the autograded notebook to the output; True if the page was there."""
+    copy_mathjax(output_dir / "feedback")
     feedback = root / "feedback" / student / chapter / f"{chapter}.html"
     autograded = root / "autograded" / student / chapter / f"{chapter}.ipynb"
     for source, target in ((feedback, output_dir / "feedback" / f"{student}.html"),

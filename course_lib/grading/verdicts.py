@@ -15,13 +15,15 @@ outputs from the verdict file the trusted grader wrote (``<student>.json`` in th
 
 For feedback, :class:`GetGradesMarkingPending` marks the cells a person still has to grade, and
 :func:`write_feedback_template` makes nbgrader's feedback page say "to be graded by a person"
-for them instead of "Score: 0.0 / 2.0".
+for them instead of "Score: 0.0 / 2.0", sanitise the HTML of written answers (nbgrader's template
+skips nbconvert's sanitiser there) and load MathJax from the feedback folder (offline).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -81,17 +83,39 @@ PENDING = ("{% if cell.metadata.nbgrader.pending %}to be graded by a person "
            "({{ cell.metadata.nbgrader.points | float | round(2) }} points){% else %}" + SCORE + "{% endif %}")
 
 
+# nbgrader's template renders markdown (a student's written answer) as raw HTML; bleach cleans it.
+MARKDOWN = "| markdown2html | strip_files_prefix"
+# Math offline: MathJax 3 from the feedback folder itself (copied there by copy_mathjax), not a CDN.
+MATHJAX_CALL = "{{ mathjax() }}"
+LOCAL_MATHJAX = """<script>
+window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+                        processEscapes: true}};
+</script>
+<script src="mathjax/tex-mml-chtml.js"></script>"""
+
+
+def copy_mathjax(feedback_dir: Path) -> None:
+    """MathJax next to the feedback pages (once), so that they render math without a network."""
+    from course_lib.book import mathjax_folder
+
+    target = Path(feedback_dir) / "mathjax"
+    if not (target / "tex-mml-chtml.js").is_file():
+        shutil.copytree(mathjax_folder(), target, dirs_exist_ok=True)
+
+
 def write_feedback_template(folder: Path) -> Path:
-    """nbgrader's feedback template with pending cells worded as such; returns the template folder."""
+    """nbgrader's feedback template, patched as the module says; returns the template folder."""
     import nbgrader
 
     original = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates" / "feedback"
     text = (original / "index.html.j2").read_text()
-    if text.count(SCORE) < 2:
-        raise RuntimeError(f"nbgrader's feedback template ({original}) has changed: update "
-                           "course_lib.grading.verdicts.SCORE to match it.")
+    for old, new, least in ((SCORE, PENDING, 2), (MATHJAX_CALL, LOCAL_MATHJAX, 1), (MARKDOWN, MARKDOWN + " | clean_html", 2)):
+        if text.count(old) < least:
+            raise RuntimeError(f"nbgrader's feedback template ({original}) has changed: it holds {old!r} fewer than "
+                               f"{least} times. Update the patterns in course_lib.grading.verdicts to match it.")
+        text = text.replace(old, new)
     target = Path(folder) / "course_feedback"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "index.html.j2").write_text(text.replace(SCORE, PENDING))
+    (target / "index.html.j2").write_text(text)
     (target / "conf.json").write_text((original / "conf.json").read_text())
     return target

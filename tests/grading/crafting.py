@@ -118,3 +118,11 @@ def processes_with(text: str) -> list[str]:
         if text in cmdline and entry.name != str(os.getpid()):
             found.append(f"{entry.name}: {cmdline[:200]}")
     return found
+
+
+def assert_row(batch: dict, rows: dict, name: str) -> None:
+    """The row of crafted submission ``name`` has exactly the points per cell and the status word expected."""
+    _, expected, status_word = batch[name]
+    row = rows[name]
+    assert row["scores"] == expected, f"{name}: {row['status']}"
+    assert status_word in row["status"], f"{name}: status {row['status']!r}"
