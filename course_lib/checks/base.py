@@ -72,7 +72,8 @@ def perform(request: dict, target):
 
 # op -> (module, function(request, target)) for requests a chapter's checks define
 CHAPTER_OPS = {"cell": ("course_lib.checks.cells", "perform_cell"),
-               "unroll": ("course_lib.checks.cells", "perform_unroll")}
+               "unroll": ("course_lib.checks.cells", "perform_unroll"),
+               "with_cell": ("course_lib.checks.bptt", "perform_with_cell")}
 
 
 class Check:

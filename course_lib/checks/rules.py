@@ -152,8 +152,8 @@ class FormulaRule(Rule):
 class ForbiddenRule(Rule):
     """The answer must not mention what it re-implements, by any spelling the source shows."""
 
-    def __init__(self, forbidden: tuple[str, ...], advice: str):
-        self.forbidden, self.advice = forbidden, advice
+    def __init__(self, forbidden: tuple[str, ...], advice: str, attributes: tuple[str, ...] = ()):
+        self.forbidden, self.advice, self.attributes = forbidden, advice, attributes
 
     def _spellings(self) -> set[str]:
         """Each forbidden name and its shorter dotted tails (``nn.LSTMCell`` for ``torch.nn.LSTMCell``);
@@ -173,6 +173,8 @@ class ForbiddenRule(Rule):
                     name = prefix + alias.name
                     if any(name == b or name.startswith(b + ".") for b in self.forbidden):
                         return f"import {name}"
+            elif isinstance(sub, ast.Attribute) and sub.attr in self.attributes:
+                return f".{sub.attr}"
             elif isinstance(sub, (ast.Attribute, ast.Name)):
                 try:
                     text = ast.unparse(sub)
@@ -189,7 +191,7 @@ class ForbiddenRule(Rule):
         node = definitions[target]
         mention = self._mentions(node)
         if mention:
-            return f"{target} uses `{mention}`, the library version of what this exercise asks you to write. {self.advice}"
+            return f"{target} uses `{mention}`, which this exercise rules out. {self.advice}"
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 name = ast.unparse(base)

@@ -39,7 +39,7 @@ class Submission:
     digest: str = ""  # sha256 of the file: a re-run skips what it graded already
 
 
-MAX_NOTEBOOK_BYTES = 50_000_000  # a notebook file larger than this is not read at all
+MAX_NOTEBOOK_BYTES = 256_000_000  # a notebook file larger than this is not read at all (outputs are dropped)
 MAX_ID_LENGTH = 64
 
 

@@ -39,8 +39,9 @@ def _tensor_to_wire(array: np.ndarray) -> dict:
     name = str(array.dtype)
     if name not in DTYPES:
         array, name = array.astype(np.float64), "float64"
+    shape = list(array.shape)  # before ascontiguousarray, which makes a 0-d array 1-d
     array = np.ascontiguousarray(array, dtype=np.dtype(DTYPES[name]).newbyteorder("<"))
-    return {"__tensor__": name, "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+    return {"__tensor__": name, "shape": shape, "data": base64.b64encode(array.tobytes()).decode()}
 
 
 def encode(value, _depth: int = 0):

@@ -20,11 +20,13 @@ def line(value) -> bytes:
 
 def test_values_cross_the_wire_as_data():
     value = {"t": torch.arange(6, dtype=torch.float32).reshape(2, 3), "shape": (3, 4), "n": 5, "x": float("nan"),
+             "scalar": torch.tensor(2.5, dtype=torch.float64),
              "a": np.array([1, 2], dtype=np.int64), "ok": True, "none": None}
     back = wire.loads(line(value))["v"]
     assert torch.equal(back["t"], value["t"]) and back["t"].dtype == torch.float32
     assert back["shape"] == (3, 4) and back["n"] == 5 and back["x"] != back["x"]
     assert back["a"].tolist() == [1, 2] and back["ok"] is True and back["none"] is None
+    assert back["scalar"].shape == () and back["scalar"].item() == 2.5
     assert repr(wire.loads(line(object()))["v"]) == "<a object object>"
 
 
