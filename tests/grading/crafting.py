@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -126,3 +127,15 @@ def assert_row(batch: dict, rows: dict, name: str) -> None:
     row = rows[name]
     assert row["scores"] == expected, f"{name}: {row['status']}"
     assert status_word in row["status"], f"{name}: status {row['status']!r}"
+
+
+def grade_batch(chapter: str, batch: dict, folder: Path, *options: str) -> dict:
+    """Write ``batch`` into ``folder`` and grade it with ``course grade``; returns the output folder, the
+    submissions folder and the rows by file name."""
+    from course_lib import cli
+
+    submitted = write_batch(batch, folder / "submitted")
+    output = folder / "graded"
+    assert cli.main(["grade", chapter, str(submitted), "--output", str(output), *options]) == 0
+    rows = {json.loads(line)["entry"]: json.loads(line) for line in (output / "rows.jsonl").read_text().splitlines()}
+    return {"output": output, "submitted": submitted, "rows": rows}

@@ -1,24 +1,16 @@
 """The bptt chapter graded through `course grade` in one batch of crafted submissions (see
 adversarial_bptt.py): exact points per cell."""
 
-import json
-
 import pytest
 
-from course_lib import cli
 from adversarial_bptt import BATCH
-from crafting import assert_row, write_batch
+from crafting import assert_row, grade_batch
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    work = tmp_path_factory.mktemp("adversarial-bptt")
-    submitted = write_batch(BATCH, work / "submitted")
-    output = work / "graded"
-    assert cli.main(["grade", "bptt", str(submitted), "--output", str(output), "--jobs", "2", "--timeout", "30",
-                     "--notebook-timeout", "120"]) == 0
-    rows = {json.loads(line)["entry"]: json.loads(line) for line in (output / "rows.jsonl").read_text().splitlines()}
-    return {"output": output, "rows": rows}
+    return grade_batch("bptt", BATCH, tmp_path_factory.mktemp("adversarial-bptt"),
+                       "--jobs", "2", "--timeout", "30", "--notebook-timeout", "120")
 
 
 @pytest.mark.parametrize("name", sorted(BATCH))

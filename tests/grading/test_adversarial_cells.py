@@ -1,25 +1,17 @@
 """The cells chapter graded through `course grade` in one batch of crafted submissions (see
 adversarial_cells.py): exact points per cell, nothing secret returned, nothing left behind."""
 
-import json
-
 import pytest
 
-from course_lib import cli
 from adversarial import SECRETS
 from adversarial_cells import BATCH
-from crafting import assert_row, processes_with, write_batch
+from crafting import assert_row, grade_batch, processes_with
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    work = tmp_path_factory.mktemp("adversarial-cells")
-    submitted = write_batch(BATCH, work / "submitted")
-    output = work / "graded"
-    assert cli.main(["grade", "cells", str(submitted), "--output", str(output), "--jobs", "2", "--timeout", "20",
-                     "--notebook-timeout", "120"]) == 0
-    rows = {json.loads(line)["entry"]: json.loads(line) for line in (output / "rows.jsonl").read_text().splitlines()}
-    return {"output": output, "rows": rows}
+    return grade_batch("cells", BATCH, tmp_path_factory.mktemp("adversarial-cells"),
+                       "--jobs", "2", "--timeout", "20", "--notebook-timeout", "120")
 
 
 @pytest.mark.parametrize("name", sorted(BATCH))
