@@ -126,6 +126,20 @@ class Check:
         return self.summary(len(cases))
 
 
+# torch's default generator is one per process: two grader threads seeding and drawing at once would
+# interleave their draws, and a check's request and expected value would see different numbers.
+_SEEDING = threading.Lock()
+
+
+def seeded(seed: int, make):
+    """``make()`` with torch's generator seeded, alone, and the caller's random state untouched."""
+    import torch
+
+    with _SEEDING, torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return make()
+
+
 def source_of(obj) -> str | None:
     """The code of a notebook-defined function or class (methods joined), or None."""
     try:

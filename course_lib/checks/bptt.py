@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
 from course_lib import cells as library
-from course_lib.checks.base import Case, Check
+from course_lib.checks.base import Case, Check, seeded
 from course_lib.checks.rules import ForbiddenRule
 from course_lib.grading.checks import CheckFailed, check_close
 
@@ -206,9 +206,7 @@ def norms_problem(case):
         s0 = 0.5 * torch.randn(2 * H if cell.has_cell_state else H, dtype=DTYPE)
         return cell, x, s0
 
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return make()
+    return seeded(seed, make)
 
 
 def perform_with_cell(request: dict, function):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from course_lib import cells as library
-from course_lib.checks.base import Case, Check
+from course_lib.checks.base import Case, Check, seeded
 from course_lib.checks.rules import ForbiddenRule
 from course_lib.grading.checks import FORBIDDEN_FOR_CELLS, CheckFailed, check_close
 
@@ -98,13 +98,6 @@ def perform_unroll(request: dict, unroll):
 
 
 # -- shared by the checks -------------------------------------------------------------------------------
-def seeded(seed: int, make):
-    """``make()`` with torch's generator seeded, the caller's random state untouched."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return make()
-
-
 def bias_shift(shifts, hidden_size, num_gates, dtype=torch.float32):
     """A (G*H,) vector holding ``shifts[k]`` on the rows of gate block k, zero elsewhere."""
     shift = torch.zeros(num_gates * hidden_size, dtype=dtype)

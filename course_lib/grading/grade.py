@@ -32,9 +32,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -262,6 +263,9 @@ def grade_legacy_one(job: Job) -> StudentGrade:
     """Grade one submission of a legacy chapter (its kernel decides); always a row, never an exception."""
     grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry)
     events = [job.note] if job.note else []
+    # The legacy kernel's Unix socket lives in the course copy: its path must stay under 108 bytes.
+    short = Path(tempfile.mkdtemp(prefix="grade-"))
+    job = replace(job, work=short / "w")
     try:
         submission = load_submission(job.student, job.path)
         grade.digest = submission.digest
@@ -273,7 +277,7 @@ def grade_legacy_one(job: Job) -> StudentGrade:
     except Exception as error:  # the grader's own failure stays in this row
         events.append(f"grading failed: {type(error).__name__}: {str(error)[:200]}")
     finally:
-        shutil.rmtree(job.work, ignore_errors=True)
+        shutil.rmtree(short, ignore_errors=True)
     grade.status = "; ".join(events) or "ok"
     return grade
 
