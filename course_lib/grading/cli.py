@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from course_lib.grading.course import NbgraderError
-from course_lib.grading.grade import Limits, grade_class
+from course_lib.grading.grade import GradingRefused, Limits, grade_class
 from course_lib.grading.release import release
 
 
@@ -28,15 +28,17 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def run_grade(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
-                    max_output_mb=args.max_output, no_network=not args.allow_network)
+                    max_output_mb=args.max_output, no_network=not args.allow_network, scratch_mb=args.scratch)
     output = Path(args.output or Path(args.submissions).resolve().parent / f"grades-{args.chapter}")
     try:
         grades = grade_class(args.chapter, Path(args.submissions), output, jobs=args.jobs, limits=limits,
-                             solutions_dir=args.solutions,
-                             progress=lambda g: print(f"  graded {g.student}: {g.total:g} points ({g.status})",
-                                                      flush=True))
-    except (NbgraderError, FileNotFoundError) as error:
+                             solutions_dir=args.solutions, sandbox=not args.no_sandbox,
+                             legacy_kernel=args.legacy_kernel,
+                             progress=lambda g: tqdm.write(f"  graded {g.student}: {g.total:g} points ({g.status})"))
+    except (NbgraderError, FileNotFoundError, GradingRefused) as error:
         print(f"course grade: {error}")
         return 1
     print((output / "summary.txt").read_text(), end="")
@@ -59,9 +61,11 @@ def add_parser(subparsers) -> None:
 
     grade = subparsers.add_parser(
         "grade", help="autograde a class's submissions of one chapter",
-        description="Autograde every submission of CHAPTER in SUBMISSIONS_DIR with nbgrader, each within "
-        "time, memory and output limits, and write grades.csv, one HTML feedback file per student "
-        "(hidden tests not revealed) and a summary. SUBMISSIONS_DIR is nbgrader's submitted/ layout "
+        description="Autograde every submission of CHAPTER in SUBMISSIONS_DIR: each notebook runs in a "
+        "bubblewrap sandbox within time, memory and output limits, the grader checks what its functions "
+        "return against the chapter's checks (visible and hidden cases), and nbgrader records the scores; "
+        "writes grades.csv, one HTML feedback file per student (hidden cases not revealed) and a summary. "
+        "A re-run skips submissions graded already. SUBMISSIONS_DIR is nbgrader's submitted/ layout "
         "(<student>/<chapter>/*.ipynb) or a flat folder of <student>.ipynb files.",
     )
     grade.add_argument("chapter", metavar="CHAPTER")
@@ -78,5 +82,14 @@ def add_parser(subparsers) -> None:
     grade.add_argument("--max-output", type=float, default=Limits.max_output_mb, metavar="MB",
                        help=f"output kept per notebook (default {Limits.max_output_mb})")
     grade.add_argument("--solutions", metavar="DIR", help="instructor notebooks (default: the course's solutions/)")
-    grade.add_argument("--allow-network", action="store_true", help="do not cut the kernel off the network")
+    grade.add_argument("--scratch", type=int, default=Limits.scratch_mb, metavar="MB",
+                       help=f"size of the sandbox's private scratch folder (default {Limits.scratch_mb})")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run submissions WITHOUT isolation (no bubblewrap): their code runs as you, sees and "
+                       "can change your files and reach the network; only for notebooks you trust")
+    grade.add_argument("--legacy-kernel", action="store_true",
+                       help="grade a chapter not yet moved to trusted checks the old way: its kernel decides "
+                       "pass or fail, which a submission can forge")
+    grade.add_argument("--allow-network", action="store_true",
+                       help="legacy kernel path only: do not cut the kernel off the network")
     grade.set_defaults(func=run_grade)

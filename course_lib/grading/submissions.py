@@ -16,7 +16,10 @@ module that shadows ``torch`` or ``course_lib``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,45 +36,94 @@ class Submission:
     source: Path | None
     notebook: nbformat.NotebookNode | None = None
     problem: str = ""
+    digest: str = ""  # sha256 of the file: a re-run skips what it graded already
+
+
+MAX_NOTEBOOK_BYTES = 256_000_000  # a notebook file larger than this is not read at all (outputs are dropped)
+MAX_ID_LENGTH = 64
 
 
 def find_submissions(folder: Path, chapter: str) -> dict[str, Path | None]:
-    """``{student: notebook path}`` in either layout; None for a student folder without a notebook."""
+    """``{entry name: notebook path}`` for EVERY entry of ``folder`` (dot files too), in either layout.
+
+    A student folder without a notebook, and a file that is not a notebook, map to None: every entry
+    gets a row in the report.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"submissions folder {folder} does not exist.")
     found: dict[str, Path | None] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found[entry.stem] = entry
+        if entry.is_symlink():
+            found[entry.name] = None
+        elif entry.is_file():
+            found[entry.name[: -len(".ipynb")] if entry.name.endswith(".ipynb") else entry.name] = \
+                entry if entry.suffix == ".ipynb" else None
         elif entry.is_dir():
             chapter_dir = entry / chapter if (entry / chapter).is_dir() else entry
-            notebooks = sorted(p for p in chapter_dir.glob("*.ipynb") if not p.name.startswith("."))
+            notebooks = sorted(p for p in chapter_dir.glob("*.ipynb") if p.is_file() and not p.is_symlink())
             preferred = [p for p in notebooks if p.name == f"{chapter}.ipynb"]
-            found[entry.name] = (preferred or notebooks or [None])[0]
+            visible = [p for p in notebooks if not p.name.startswith(".")]
+            found[entry.name] = (preferred or visible or notebooks or [None])[0]
     return found
+
+
+def clean_id(name: str) -> str:
+    """A student id nbgrader and file systems accept: ASCII letters, digits, '_', '.', '-'; short."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", folded).lstrip(".-") or "student"
+    if len(cleaned) > MAX_ID_LENGTH:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        cleaned = f"{cleaned[:MAX_ID_LENGTH - 9]}-{digest}"
+    return cleaned
+
+
+def unique_ids(names: list[str]) -> dict[str, tuple[str, str]]:
+    """``{entry name: (student id, note)}``; ids that collide after cleaning get -2, -3, ... and a note."""
+    taken: dict[str, str] = {}
+    result = {}
+    for name in sorted(names):
+        student = base = clean_id(name)
+        note = ""
+        counter = 1
+        while student.lower() in taken:
+            counter += 1
+            student = f"{base}-{counter}"
+        if counter > 1:
+            note = f"id {base!r} of {taken[base.lower()]!r} taken: {name!r} graded as {student!r}"
+        taken[student.lower()] = name
+        result[name] = (student, note)
+    return result
 
 
 def load_submission(student: str, path: Path | None) -> Submission:
     """Read and check one notebook; never raises for a bad file."""
     if path is None:
         return Submission(student, None, problem="no notebook submitted")
-    data = path.read_bytes()
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return Submission(student, path, problem=f"file larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
+        data = path.read_bytes()
+    except OSError as error:
+        return Submission(student, path, problem=f"cannot be read ({error.strerror})")
+    digest = hashlib.sha256(data).hexdigest()
     if not data.strip():
-        return Submission(student, path, problem="empty file")
+        return Submission(student, path, problem="empty file", digest=digest)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        return Submission(student, path, problem=f"not UTF-8 text ({error.reason} at byte {error.start})")
+        return Submission(student, path, problem=f"not UTF-8 text ({error.reason} at byte {error.start})",
+                          digest=digest)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        return Submission(student, path, problem=f"not valid JSON (line {error.lineno}: {error.msg})")
+        return Submission(student, path, problem=f"not valid JSON (line {error.lineno}: {error.msg})", digest=digest)
+    except RecursionError:
+        return Submission(student, path, problem="not a Jupyter notebook (JSON nested too deeply)", digest=digest)
     try:
         notebook = nbformat.reads(json.dumps(raw), as_version=4)  # converts nbformat 3
         nbformat.validate(notebook)
-    except Exception as error:  # nbformat raises several types for "not a notebook"
-        return Submission(student, path, problem=f"not a Jupyter notebook ({type(error).__name__})")
-    return Submission(student, path, notebook=normalize_notebook(notebook))
+        notebook = normalize_notebook(notebook)
+    except Exception as error:  # nbformat raises several types for "not a notebook" (RecursionError too)
+        return Submission(student, path, problem=f"not a Jupyter notebook ({type(error).__name__})", digest=digest)
+    return Submission(student, path, notebook=notebook, digest=digest)

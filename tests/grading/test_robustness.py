@@ -1,4 +1,6 @@
-"""The grader against crafted submissions: exact scores, a finished batch, nothing leaked or lost.
+"""The LEGACY kernel path (``course grade --legacy-kernel``, chapters not yet on trusted checks)
+against crafted submissions: exact scores, a finished batch, nothing lost. The trusted path's own
+batch is test_adversarial.py.
 
 The submissions are in fixtures/submitted (made by fixtures/make_fixtures.py, which documents
 each one); the 100 MB-output notebook is made here. All are graded in ONE batch together with a
@@ -45,7 +47,8 @@ def graded_batch(tmp_path_factory):
     add_huge_output_submission(submitted)
     before = tree_digest(submitted)
     output = work / "graded"
-    grades = grade_class("toy", submitted, output, jobs=2, limits=LIMITS, solutions_dir=FIXTURES / "solutions")
+    grades = grade_class("toy", submitted, output, jobs=2, limits=LIMITS, solutions_dir=FIXTURES / "solutions",
+                         legacy_kernel=True)
     return {"grades": {g.student: g for g in grades}, "output": output, "submitted": submitted,
             "before": before}
 
@@ -92,8 +95,10 @@ def test_regrading_gives_an_identical_grades_csv(graded_batch, tmp_path):
     subset = tmp_path / "subset"
     for student in ("correct", "wrong", "os_exit", "not_json"):
         shutil.copytree(graded_batch["submitted"] / student, subset / student)
-    first = grade_class("toy", subset, tmp_path / "one", limits=LIMITS, solutions_dir=FIXTURES / "solutions")
-    second = grade_class("toy", subset, tmp_path / "two", jobs=2, limits=LIMITS, solutions_dir=FIXTURES / "solutions")
+    first = grade_class("toy", subset, tmp_path / "one", limits=LIMITS, solutions_dir=FIXTURES / "solutions",
+                        legacy_kernel=True)
+    second = grade_class("toy", subset, tmp_path / "two", jobs=2, limits=LIMITS, solutions_dir=FIXTURES / "solutions",
+                         legacy_kernel=True)
     assert (tmp_path / "one" / "grades.csv").read_bytes() == (tmp_path / "two" / "grades.csv").read_bytes()
     original = {g.student: g.total for g in graded_batch["grades"].values() if g.student in {s.student for s in first}}
     assert {g.student: g.total for g in second} == original
@@ -105,11 +110,18 @@ def test_course_grade_on_a_flat_folder_of_notebooks(tmp_path, capsys):
     shutil.copyfile(FIXTURES / "submitted" / "correct" / "toy" / "toy.ipynb", flat / "ada.ipynb")
     shutil.copyfile(FIXTURES / "submitted" / "wrong" / "toy" / "toy.ipynb", flat / "grace hopper.ipynb")
     code = cli.main(["grade", "toy", str(flat), "--output", str(tmp_path / "out"), "--jobs", "2",
-                     "--timeout", "10", "--solutions", str(FIXTURES / "solutions")])
+                     "--timeout", "10", "--solutions", str(FIXTURES / "solutions"), "--legacy-kernel"])
     assert code == 0
     assert (tmp_path / "out" / "grades.csv").read_text().splitlines()[1:] == [
         "ada,2,1,,3,4,ok", "grace_hopper,0,0,,0,4,ok"]
     assert "ada" in capsys.readouterr().out
+
+
+def test_course_grade_refuses_a_chapter_without_checks_unless_asked(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    code = cli.main(["grade", "toy", str(tmp_path / "subs"), "--solutions", str(FIXTURES / "solutions")])
+    assert code == 1
+    assert "has not moved to trusted checks yet" in capsys.readouterr().out
 
 
 def test_course_grade_explains_an_unknown_chapter(tmp_path, capsys):

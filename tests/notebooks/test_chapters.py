@@ -10,6 +10,7 @@ import pytest
 from course_lib.grading.autograde import autograde
 from course_lib.grading.course import chapters, repository_root
 from course_lib.grading.release import release
+from course_lib.grading.trusted import make_plan
 
 REPO = repository_root()
 CHAPTERS = chapters(REPO / "solutions")
@@ -33,16 +34,25 @@ def test_solution_is_committed_without_outputs(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_every_graded_cell_states_its_points_and_test_cells_hide_tests(chapter):
+def test_every_graded_cell_states_its_points_and_has_hidden_cases(chapter):
+    """A chapter on trusted checks names a check in every test cell, and the instructor's grader/ module
+    has hidden cases for each; a chapter still on the old path hides tests in its test cells."""
     notebook = nbformat.read(solution_path(chapter), as_version=4)
     cells = graded_cells(notebook)
     assert cells, f"{chapter} has no graded cell"
+    plan = make_plan(chapter, notebook, REPO)
     for cell in cells:
         meta = cell.metadata["nbgrader"]
         assert meta.get("points", 0) > 0, f"{chapter}: graded cell {meta['grade_id']} has no points"
-        if cell.cell_type == "code":
+        if cell.cell_type != "code":
+            continue
+        if plan is None:
             assert "### BEGIN HIDDEN TESTS" in cell.source, \
                 f"{chapter}: test cell {meta['grade_id']} has no hidden tests"
+        else:
+            assert "HIDDEN" not in cell.source, f"{chapter}: {meta['grade_id']} keeps hidden tests in the notebook"
+            assert plan.hidden.get(plan.checks[meta["grade_id"]]), \
+                f"{chapter}: grader/{chapter}.py has no hidden cases for {plan.checks[meta['grade_id']]}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
