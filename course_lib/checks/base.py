@@ -64,16 +64,21 @@ def perform(request: dict, target):
         results = [getattr(module, method)(*call_args) for method, call_args in request.get("calls", [])]
         return {"parameters": {name: tuple(p.shape) for name, p in module.named_parameters()},
                 "results": results}
-    if request["op"] in CHAPTER_OPS:  # ops a chapter defines, e.g. stepping a cell
-        module, function = CHAPTER_OPS[request["op"]]
-        return getattr(importlib.import_module(module), function)(request, target)
-    raise ValueError(f"unknown request {request['op']!r}")
+    return chapter_op(request["op"])(request, target)
 
 
-# op -> (module, function(request, target)) for requests a chapter's checks define
-CHAPTER_OPS = {"cell": ("course_lib.checks.cells", "perform_cell"),
-               "unroll": ("course_lib.checks.cells", "perform_unroll"),
-               "with_cell": ("course_lib.checks.bptt", "perform_with_cell")}
+def chapter_op(op: str):
+    """The function behind ``op`` = "chapter.name", a request a chapter's checks define (e.g.
+    stepping a cell): ``OPS[name]`` of ``course_lib/checks/<chapter>.py``, called as
+    ``function(request, target)``. Each chapter registers its own ops, so adding one touches only
+    that chapter's module."""
+    chapter, _, name = str(op).partition(".")
+    if not (chapter.isidentifier() and name):
+        raise ValueError(f"unknown request {op!r}")
+    try:
+        return importlib.import_module(f"course_lib.checks.{chapter}").OPS[name]
+    except (ModuleNotFoundError, AttributeError, KeyError):
+        raise ValueError(f"unknown request {op!r}") from None
 
 
 class Check:

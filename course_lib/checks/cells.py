@@ -237,7 +237,7 @@ class CellCheck(Check):
         raise NotImplementedError
 
     def request(self, case):
-        return {"op": "cell", "target": self.target, "args": list(case.args[:2]),
+        return {"op": "cells.cell", "target": self.target, "args": list(case.args[:2]),
                 "kwargs": {**self.kwargs, **case.kwargs}, "dtype": case.context.get("dtype", "float32"),
                 "runs": self.runs(case)}
 
@@ -555,7 +555,7 @@ class UnrollAgainstTorch(CellCheck):
     course cell's options; ``context["with_state"]``: start from a random state instead of zeros.
     """
 
-    op = "unroll"
+    op = "cells.unroll"
 
     def setup(self, case):
         torch_name, cell_name, I, H, B, T, seed = case.args
@@ -576,7 +576,7 @@ class UnrollAgainstTorch(CellCheck):
     def request(self, case):
         _, cell_name, I, H, *_ = case.args
         module, x, state, parameters = self.setup(case)
-        return {"op": "unroll", "target": "unroll", "x": x, "kwargs": {"state": state},
+        return {"op": "cells.unroll", "target": "unroll", "x": x, "kwargs": {"state": state},
                 "cell": {"type": cell_name, "args": [I, H], "kwargs": {"num_biases": 2, **case.kwargs},
                          "parameters": parameters}}
 
@@ -629,7 +629,7 @@ class UnrollPadding(CellCheck):
     ``case.args`` = (course cell name, I, H, lengths, T, seed); ``case.kwargs``: the cell's options.
     """
 
-    op = "unroll"
+    op = "cells.unroll"
 
     def setup(self, case):
         cell_name, I, H, lengths, T, seed = case.args
@@ -647,7 +647,7 @@ class UnrollPadding(CellCheck):
     def request(self, case):
         cell_name, I, H, *_ = case.args
         cell, x, lengths = self.setup(case)
-        return {"op": "unroll", "target": "unroll", "x": x, "kwargs": {"lengths": lengths},
+        return {"op": "cells.unroll", "target": "unroll", "x": x, "kwargs": {"lengths": lengths},
                 "cell": {"type": cell_name, "args": [I, H], "kwargs": dict(case.kwargs),
                          "parameters": {n: p.detach() for n, p in cell.named_parameters()}}}
 
@@ -806,3 +806,6 @@ def build_checks(references: dict | None = None) -> dict[str, Check]:
 
 
 CHECKS = build_checks()
+
+# requests this chapter defines (see course_lib.checks.base.chapter_op)
+OPS = {"cell": perform_cell, "unroll": perform_unroll}
