@@ -11,9 +11,11 @@ root needed where unprivileged user namespaces are on):
   submissions, the repository and the output folder are not mounted, so they do not exist there;
 * ``--unshare-all``: no network, its own PID, IPC, UTS and user namespaces; ``--new-session``
   (no terminal injection), ``--die-with-parent``; an unprivileged user. When the grader runs as
-  root, bubblewrap itself runs as the host's ``nobody`` (:func:`_as_nobody`), so the per-user
-  process limit holds and the host sees nobody; started by an ordinary user, the sandbox is
-  ``nobody`` in a user namespace of its own;
+  root, bubblewrap itself runs as a host user id of its own, unused by anyone else
+  (:func:`_as_nobody`): the per-user process limit then counts that sandbox's processes only, so a
+  fork bomb in one submission cannot starve the others graded beside it. Started by an ordinary
+  user, the sandbox is ``nobody`` in a user namespace of its own (and the process limit counts
+  every process of that user: run the grader as root, or in a cgroup, where that matters);
 * hard resource limits set before the first cell (memory, CPU seconds, processes, file size);
 * a wall-clock limit kept by the grader: every read has a deadline; at the end (or on time-out)
   the sandbox's init is killed, which ends every process in its PID namespace.
@@ -27,6 +29,7 @@ with size caps. ``isolated=False`` runs the same oracle as a plain child process
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import shlex
 import shutil
@@ -41,6 +44,10 @@ import course_lib
 from course_lib.grading import wire
 
 NOBODY = 65534
+#: Host user ids for sandboxes when the grader runs as root: one drawn at random per sandbox from a
+#: range nobody is given (above systemd-nspawn's container ranges, which end at 0x6FFFFFFF; below
+#: 2**31, which bubblewrap cannot map).
+SANDBOX_UIDS = range(1_900_000_000, 1_900_000_000 + 2**24)
 SCRATCH = "/scratch"
 LIBRARY = "/course"  # where the course library is mounted: /course/course_lib
 
@@ -62,7 +69,7 @@ class SandboxLimits:
     memory_mb: int = 4096
     scratch_mb: int = 64
     file_mb: int = 64
-    processes: int = 256  # per host user: every sandbox of a batch runs as nobody
+    processes: int = 256  # per host user: each sandbox has its own when the grader is root
     max_output: int = 2_000_000
 
 
@@ -100,9 +107,10 @@ def _bwrap_command(scratch_mb: int, binds: list[tuple[str, str]]) -> list[str]:
 
 
 def _as_nobody(folders: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Run bubblewrap as the host's nobody, with ``folders`` reachable although nobody could not walk
-    to them (a pyenv under /root): a private mount namespace of the grader's child stages them on a
-    small tmpfs, then drops to nobody. The host's mounts are not touched.
+    """Run bubblewrap as a fresh, unprivileged host user (see :data:`SANDBOX_UIDS`), with
+    ``folders`` reachable although that user could not walk to them (a pyenv under /root): a
+    private mount namespace of the grader's child stages them on a small tmpfs, then drops to the
+    user. The host's mounts are not touched.
 
     Returns the command prefix and the (staged source, real path) pairs for bubblewrap.
     """
@@ -112,7 +120,8 @@ def _as_nobody(folders: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
     for k, folder in enumerate(folders):
         script += [f"mkdir {stage}/{k}", f"mount --bind -o ro {shlex.quote(str(folder))} {stage}/{k}"]
         binds.append((f"{stage}/{k}", str(folder)))
-    script.append('exec setpriv --reuid=%d --regid=%d --clear-groups --inh-caps=-all "$@"' % (NOBODY, NOBODY))
+    uid = secrets.choice(SANDBOX_UIDS)  # its own RLIMIT_NPROC count: nobody else runs as it
+    script.append('exec setpriv --reuid=%d --regid=%d --clear-groups --inh-caps=-all "$@"' % (uid, uid))
     prefix = [shutil.which("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", " && ".join(script[:-1])
               + " && " + script[-1], "course-sandbox"]
     return prefix, binds

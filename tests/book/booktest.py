@@ -128,7 +128,7 @@ def copy_book(destination: Path) -> Path:
             shutil.copy2(source, destination / name)
     write_test_chapter(destination)
     toc = yaml.safe_load((destination / "_toc.yml").read_text())
-    chapters_part(toc).extend([{"file": f"book/{CHAPTER}"}, {"file": f"notebooks/{CHAPTER}/{CHAPTER}"}])
+    chapters_part(toc).append({"file": f"book/{CHAPTER}", "sections": [{"file": f"notebooks/{CHAPTER}/{CHAPTER}"}]})
     (destination / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     return destination
 

@@ -46,8 +46,20 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   if (node.parentElement.closest('script, style, pre, code, .math, mjx-container, .highlight, textarea')) continue;
   if (/\$\$|\\(frac|sum|partial|begin\{|mathbf|odot|tanh)\b/.test(node.textContent)) strayTex.push(node.textContent.trim().slice(0, 80));
 }
+// displayed equations must stay inside the text column (a wide one scrolls within it)
+const column = document.querySelector('article.bd-article') || document.querySelector('main');
+const box = column.getBoundingClientRect();
+const overflowing = [...document.querySelectorAll('div.math, mjx-container[display="true"]')]
+    .filter(m => m.getBoundingClientRect().width > 0)
+    .filter(m => m.getBoundingClientRect().right > box.right + 1 || m.getBoundingClientRect().left < box.left - 1)
+    .map(m => `${Math.round(m.getBoundingClientRect().right - box.right)} px past the column: `
+              + (m.getAttribute('id') || m.textContent.trim().slice(0, 60)));
+const chapterTable = document.querySelector('section#the-chapters table');
 return {
   title: document.title,
+  overflowing: overflowing,
+  sidebar: links('.bd-sidebar-primary nav a.reference.internal').map(href => new URL(href).pathname),
+  chapterTable: chapterTable ? [...chapterTable.querySelectorAll('a.reference.internal')].map(a => new URL(a.href).pathname) : [],
   h1: h1 ? h1.textContent.replace(/#$/, '').trim() : null,
   math: document.querySelectorAll('.math').length,
   typeset: [...document.querySelectorAll('.math')].filter(m => m.querySelector('mjx-container')).length,
@@ -154,6 +166,19 @@ def test_math_is_typeset(visits):
         assert checks["typeset"] == checks["math"], \
             f"{page}: MathJax typeset {checks['typeset']} of its {checks['math']} formulas"
         assert not checks["mathErrors"], f"{page}: MathJax could not read {checks['mathErrors']}"
+
+
+def test_no_equation_overflows_its_column(visits):
+    problems = [f"{page}: {item}" for page, report in visits.items() for item in report.checks["overflowing"]]
+    assert not problems, "displayed equations run past the text column at 1280 px:\n" + "\n".join(problems)
+
+
+def test_sidebar_lists_the_chapters_in_the_order_of_the_landing_page(visits, student_book):
+    landing = visits[student_book.pages()[0]].checks
+    table = landing["chapterTable"]
+    assert len(table) == 9, f"the landing page's chapter table links {table}"
+    in_sidebar = [path for path in landing["sidebar"] if path in table]
+    assert in_sidebar == table, f"sidebar order {in_sidebar} differs from the landing page's table {table}"
 
 
 def test_images_load(visits):

@@ -6,9 +6,10 @@ a small test chapter, with the smoke profile and local MathJax, the way CI build
 
 import json
 import re
+from pathlib import Path
 
 import yaml
-from booktest import CHAPTER, REPO, html_of
+from booktest import CHAPTER, REPO, chapters_part, html_of
 
 from course_lib import book
 
@@ -40,8 +41,11 @@ def test_landing_page_says_what_for_whom_prerequisites_setup_and_chapters(studen
     for route in ("laptop, CPU only", "GPU", "Google Colab"):
         assert route in landing, f"the landing page's set-up section does not mention {route!r}"
     table = landing[landing.index(">The chapters<"):]
-    rows = re.findall(r"<tr class=\"row-(?:odd|even)\"><td><p>(\d)</p></td>", table)
-    assert rows == [str(n) for n in range(1, 10)], f"the chapter map should list chapters 1-9, found {rows}"
+    table = table[:table.index("</table>")]
+    linked = re.findall(r'<td><p><a class="reference internal" href="([a-z_]+)\.html"><span class="doc">(.*?)</span>', table)
+    lectures = [Path(entry["file"]).name for entry in chapters_part(student_book.toc)]
+    assert [page for page, _ in linked] == lectures[:9], f"the chapter map should link the chapters in toc order: {linked}"
+    assert [title.split(". ")[0] for _, title in linked] == [str(n) for n in range(1, 10)], linked
     for page in ("setup", "grading"):
         assert f'href="{page}.html' in landing, f"the landing page does not link to {page}"
 
@@ -50,6 +54,51 @@ def test_grading_page_explains_visible_and_hidden_tests(student_book):
     grading = html_of(student_book, "book/grading")
     for fact in ("Visible tests", "Hidden tests", "from scratch", "feedback file", "by hand"):
         assert fact in grading, f"the grading page does not mention {fact!r}"
+
+
+def heading_of(html: str) -> str:
+    """The text of a page's first <h1>, without the permalink sign."""
+    heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
+    return re.sub(r"<[^>]+>|#", "", heading).strip()
+
+
+def test_chapter_and_assignment_numbers_come_from_the_toc(student_book):
+    chapters = chapters_part(student_book.toc)
+    assert [Path(entry["file"]).name for entry in chapters][:9] == [
+        "bptt", "params", "cells", "sentiment", "gates", "baum_sweet", "char_lm", "word_lm", "grammars"]
+    for n, entry in enumerate(chapters, start=1):
+        lecture = heading_of(html_of(student_book, book.doc_name(entry["file"])))
+        assert lecture.startswith(f"{n}. ") and not lecture[len(f"{n}. "):][:1].isdigit(), lecture
+        (assignment,) = [book.doc_name(section["file"]) for section in entry["sections"]]
+        assert heading_of(html_of(student_book, assignment)).startswith(f"Assignment {n}: "), assignment
+
+
+TYPED_NUMBER = re.compile(r"\b(?:[Cc]hapter|[Aa]ssignment|[Ll]ecture) \d")
+
+
+def test_no_title_or_sentence_types_a_chapter_number():
+    sources = {page: page.read_text(encoding="utf8") for page in (REPO / "book").glob("*.md")}
+    for notebook in (REPO / "solutions").glob("*/*.ipynb"):
+        cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+        sources[notebook] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for path, text in sources.items():
+        title = next(line for line in text.splitlines() if line.startswith("# "))
+        assert not re.match(r"# (?:\d|Assignment|Chapter|Part \d)", title), f"{path}: the title types a number: {title}"
+        assert not TYPED_NUMBER.search(text), f"{path} types a chapter's number: {TYPED_NUMBER.search(text).group(0)!r}"
+
+
+def test_citations_read_author_year_and_every_reference_is_in_the_bib(student_book):
+    bptt = re.sub(r"<[^>]+>", "", html_of(student_book, "book/bptt"))
+    assert "Werbos [1990]" in bptt.replace("\u00a0", " ").replace("&nbsp;", " "), "author-year citations are not rendered"
+    for page in student_book.pages():
+        labels = re.findall(r"\[[A-Z][A-Za-z]{1,8}\+?\d\d\]", html_of(student_book, page))
+        assert not labels, f"{page} prints citation labels instead of author and year: {labels[:3]}"
+    for page in (REPO / "book").glob("*.md"):
+        text = page.read_text(encoding="utf8")
+        if "## References" in text:
+            section = text.split("## References", 1)[1].split("\n## ", 1)[0]
+            typed = [line for line in section.splitlines() if line.startswith("- ") and "{cite:" not in line]
+            assert not typed, f"{page.name} types a reference by hand instead of citing book/references.bib: {typed}"
 
 
 def test_bibliography_lists_the_five_papers(student_book):

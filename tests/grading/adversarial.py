@@ -146,6 +146,19 @@ if os.fork() == 0:
 import time
 time.sleep(3)  # the garbage goes first
 '''
+FORK_BOMB = '''
+import os, time
+children = 0
+while True:  # fill the process limit with sleepers: the sandboxes graded beside this one must not notice
+    try:
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+        children += 1
+    except OSError:
+        break
+print("children:", children)
+'''
 XSS = '<script>alert("xss")</script><img src=x onerror="alert(1)"> $a^2$'
 
 
@@ -226,6 +239,7 @@ BATCH = {
     "read_secrets": (_attack_on_correct(READ_SECRETS), expect(C), "ok"),
     "write_everywhere": (_attack_on_correct(WRITE_EVERYWHERE), expect(C), "ok"),
     "daemons": (_attack_on_correct(DAEMONS), expect(C), "ok"),
+    "fork_bomb": (_attack_on_correct(FORK_BOMB), expect(C), "ok"),
     # the cell whose process flooded the replies is left out of the next sandbox: only its exercise is lost
     "garbage_replies": (_attack_on_correct(GARBAGE_REPLIES), expect(C, ["test_torch_lstm_extra"]), "malformed"),
     # the batch must go on
