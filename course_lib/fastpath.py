@@ -194,13 +194,22 @@ class _LSTMLoop(_Loop):
         _sigmoid_grad_(do, o)
         dtc = dh * o
         dc.add_(_tanh_grad_(dtc, tc))
+        self.peep_back_from_output(dc, do)
         torch.mul(dc, g, out=di)
         torch.mul(dc, self.cs[t, :n], out=df)
         _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
         torch.mul(dc, i, out=dg)
         _tanh_grad_(dg, g)
         dc.mul_(f)
+        self.peep_back_from_input_forget(dc, d[:, : 2 * H])
         torch.mm(d, self.w_hh, out=dh)
+
+    # The peephole LSTM's extra paths into the cell state's gradient; the plain LSTM has none.
+    def peep_back_from_output(self, dc: Tensor, do: Tensor) -> None:
+        pass
+
+    def peep_back_from_input_forget(self, dc: Tensor, d_if: Tensor) -> None:
+        pass
 
 
 class _CoupledLoop(_Loop):
@@ -242,11 +251,9 @@ class _CoupledLoop(_Loop):
         torch.mm(self.dP[t, :n], self.w_hh, out=dh)
 
 
-class _PeepholeLoop(_Loop):
-    """Gate blocks i, f, g, o; i and f read c_{t-1}, o reads c_t, through ``w_ch: (3H, H)`` or ``(3H,)``."""
-
-    has_cell_state = True
-    allocate = _LSTMLoop.allocate
+class _PeepholeLoop(_LSTMLoop):
+    """Gate blocks i, f, g, o; i and f read c_{t-1}, o reads c_t, through ``w_ch: (3H, H)`` or ``(3H,)``.
+    The backward step is the LSTM's plus the gradient the cell states get through the peepholes."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -289,25 +296,11 @@ class _PeepholeLoop(_Loop):
                 target.addcmul_(d_gates[:, block * self.H : (block + 1) * self.H],
                                 weights[block * self.H : (block + 1) * self.H])
 
-    def backward_step(self, t, n):
-        H = self.H
-        i, f, g, o = self.P[t, :n].split(H, dim=1)
-        d = self.dP[t, :n]
-        di, df, dg, do = d.split(H, dim=1)
-        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
-        torch.mul(dh, tc, out=do)
-        _sigmoid_grad_(do, o)
-        dtc = dh * o
-        dc.add_(_tanh_grad_(dtc, tc))
+    def peep_back_from_output(self, dc, do):
         self._peep_back_into(dc, do, self.peep_o)  # o_t reads c_t
-        torch.mul(dc, g, out=di)
-        torch.mul(dc, self.cs[t, :n], out=df)
-        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
-        torch.mul(dc, i, out=dg)
-        _tanh_grad_(dg, g)
-        dc.mul_(f)
-        self._peep_back_into(dc, d[:, : 2 * H], self.peep_if)  # i_t, f_t read c_{t-1}
-        torch.mm(d, self.w_hh, out=dh)
+
+    def peep_back_from_input_forget(self, dc, d_if):
+        self._peep_back_into(dc, d_if, self.peep_if)  # i_t, f_t read c_{t-1}
 
     def weight_grads(self):
         grads = super().weight_grads()
