@@ -59,7 +59,7 @@ return {
   title: document.title,
   overflowing: overflowing,
   sidebar: links('.bd-sidebar-primary nav a.reference.internal').map(href => new URL(href).pathname),
-  chapterTable: chapterTable ? [...chapterTable.querySelectorAll('a.reference.internal')].map(a => new URL(a.href).pathname) : [],
+  chapterTable: chapterTable ? [...chapterTable.querySelectorAll('td:first-child a.reference.internal')].map(a => new URL(a.href).pathname) : [],
   h1: h1 ? h1.textContent.replace(/#$/, '').trim() : null,
   math: document.querySelectorAll('.math').length,
   typeset: [...document.querySelectorAll('.math')].filter(m => m.querySelector('mjx-container')).length,

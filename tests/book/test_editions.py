@@ -61,22 +61,23 @@ def test_instructor_toc_shows_the_regenerated_notebook_of_the_profile(tmp_path):
     assert book.toc_files(book.instructor_toc(toc, tmp_path, "cpu"))[2] == "solutions/bptt/bptt"
 
 
-def test_the_repository_toc_lists_each_chapter_as_lecture_then_assignment():
+def test_the_repository_toc_lists_each_chapter_as_its_lecture_with_its_assignment():
     chapters = chapters_part(TOC)
     assert chapters, 'the "Chapters" part must not be empty'
-    files = [book.doc_name(entry["file"]) for entry in chapters]
-    for index, name in enumerate(files):
-        chapter = book.chapter_of(name, "notebooks")
-        if chapter:
-            assert index > 0 and files[index - 1] == f"book/{chapter}", \
-                f"{name} must come right after its lecture book/{chapter} in _toc.yml"
-            assert (REPO / "solutions" / chapter / f"{chapter}.ipynb").is_file(), f"{name} has no solution notebook"
+    for entry in chapters:
+        lecture = book.doc_name(entry["file"])
+        assert lecture.startswith("book/"), f"{lecture}: a chapter of _toc.yml starts with its lecture"
+        chapter = lecture.removeprefix("book/")
+        assert [book.doc_name(s["file"]) for s in entry.get("sections", [])] == [f"notebooks/{chapter}/{chapter}"], \
+            f"{lecture} must have exactly its assignment notebooks/{chapter}/{chapter} nested under it"
+        assert (REPO / "solutions" / chapter / f"{chapter}.ipynb").is_file(), f"{chapter} has no solution notebook"
     for name in book.toc_files(TOC):
         assert any((REPO / book.doc_name(name)).with_suffix(suffix).is_file() for suffix in (".md", ".ipynb")), \
             f"_toc.yml lists {name}, which does not exist"
     derived = book.instructor_toc(TOC, REPO)
     added = [name for name in book.toc_files(derived) if name not in book.toc_files(TOC)]
-    assert added == [f"solutions/{c}/{c}" for c in map(lambda n: book.chapter_of(n, "notebooks"), files) if c]
+    chapters_in_order = [book.doc_name(entry["file"]).removeprefix("book/") for entry in chapters]
+    assert added == [f"solutions/{c}/{c}" for c in chapters_in_order]
 
 
 # -- the configuration -----------------------------------------------------------------------------
