@@ -175,6 +175,18 @@ class ForbiddenRule(Rule):
                         return f"import {name}"
             elif isinstance(sub, ast.Attribute) and sub.attr in self.attributes:
                 return f".{sub.attr}"
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "getattr" \
+                    and len(sub.args) >= 2:
+                # getattr(module, "name") is module.name; a computed name could be anything
+                name = sub.args[1]
+                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                    return "getattr with a computed name"
+                try:
+                    text = f"{ast.unparse(sub.args[0])}.{name.value}"
+                except (ValueError, RecursionError):
+                    continue
+                if name.value in spellings or any(text == s or text.endswith("." + s) for s in spellings):
+                    return f"getattr(..., {name.value!r})"
             elif isinstance(sub, (ast.Attribute, ast.Name)):
                 try:
                     text = ast.unparse(sub)
