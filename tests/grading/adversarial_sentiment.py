@@ -17,6 +17,14 @@ def collate(batch):
     """The library's padding, under another name."""
     return pad_batch(batch)
 '''
+# the library's function fetched by name from a module alias (the alias itself is allowed)
+FETCHED_LIBRARY = '''import course_lib.data as library_data
+
+
+def collate(batch):
+    """The library's padding, fetched by name."""
+    return getattr(library_data, "collate_padded")(batch)
+'''
 # the references and the visible check patched inside the sandbox: verdicts are computed in the grader
 PATCH_REFERENCES = '''
 import course_lib.data
@@ -56,6 +64,8 @@ BATCH = {
                                    expect(C, ["test_sentiment_classifier"]), "ok"),
     # the library's answer through an alias; references patched in the sandbox
     "aliased_library_collate": (edit(SENTIMENT.correct(), "collate", source=ALIASED_LIBRARY),
+                                expect(C, ["test_collate"]), "ok"),
+    "fetched_library_collate": (edit(SENTIMENT.correct(), "collate", source=FETCHED_LIBRARY),
                                 expect(C, ["test_collate"]), "ok"),
     "patched_references": (edit(SENTIMENT.blank(), "collate", before=PATCH_REFERENCES), expect(B), "ok"),
 }

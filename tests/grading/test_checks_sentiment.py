@@ -124,3 +124,8 @@ def test_the_library_collate_is_ruled_out_under_any_name():
     assert "collate uses `pad`, which your answer binds to `import course_lib.data.collate_padded`" \
         in rule.judge_sources([aliased], "collate")
     assert rule.judge_sources(["pad = 0\n\ndef collate(batch):\n    return pad\n"], "collate") == ""
+    fetched = "import course_lib.data as D\n\ndef collate(batch):\n    return getattr(D, {})(batch)\n"
+    assert "collate uses `getattr(..., 'collate_padded')`" in rule.judge_sources([fetched.format('"collate_padded"')], "collate")
+    assert "collate uses `getattr with a computed name`" in rule.judge_sources([fetched.format('"collate_" + "padded"')],
+                                                                                "collate")
+    assert rule.judge_sources(["def collate(batch):\n    return getattr(batch, 'shape')\n"], "collate") == ""
