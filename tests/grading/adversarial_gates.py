@@ -44,6 +44,10 @@ BATCH = {
     "mutant_saturation_over_all_units": (GATES.replace_in("saturation_fraction", SATURATION,
                                                           "return (saturated & real).sum().float() / (real.sum() * activations.shape[2])"),
                                          expect(C, ["test_saturation_fraction"]), "ok"),
+    # low and high ignored: the visible cases cannot tell (their values give the same count), hidden ones can
+    "mutant_saturation_default_thresholds": (GATES.replace_in("saturation_fraction", "saturated = (activations > high) | (activations < low)",
+                                                              "saturated = (activations > 0.9) | (activations < 0.1)"),
+                                             expect(C, ["test_saturation_fraction"]), "ok"),
     # the notebook's library-backed helper as the answer; references patched in the sandbox
     "recorded_gates": (edit(GATES.correct(), "lstm_gates", source=RECORDED_GATES), expect(C, ["test_lstm_gates"]), "ok"),
     "patched_references": (edit(GATES.blank(), "lstm_gates", before=PATCH_REFERENCES), expect(B), "ok"),

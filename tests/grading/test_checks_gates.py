@@ -55,6 +55,16 @@ def test_the_solution_passes_the_visible_and_hidden_cases(name, obj):
     run_cases(name, obj, find_check(name).visible_cases() + HIDDEN[name])
 
 
+def saturation_default_thresholds(activations, mask, low=0.1, high=0.9):
+    return saturation_fraction(activations, mask)
+
+
+def test_thresholds_left_at_their_defaults_pass_the_visible_cases_only():
+    run_cases("gates.saturation_fraction", saturation_default_thresholds, find_check("gates.saturation_fraction").visible_cases())
+    with pytest.raises(CheckFailed, match="with low=0.3, high=0.8"):
+        run_cases("gates.saturation_fraction", saturation_default_thresholds, HIDDEN["gates.saturation_fraction"])
+
+
 @pytest.mark.parametrize("name, obj, message", [
     ("gates.lstm_gates", lambda lstm, x: gates_of(lstm, x, order="ifog"), "torch.nn.LSTM stacks them as i, f, g, o"),
     ("gates.lstm_gates", lambda lstm, x: gates_of(lstm, x, biases=("ih",)), "only bias_ih_l0 is added"),
