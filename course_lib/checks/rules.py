@@ -175,6 +175,18 @@ class ForbiddenRule(Rule):
                         return f"import {name}"
             elif isinstance(sub, ast.Attribute) and sub.attr in self.attributes:
                 return f".{sub.attr}"
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "getattr" \
+                    and len(sub.args) >= 2:
+                # getattr(module, "name") is module.name; a computed name could be anything
+                name = sub.args[1]
+                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                    return "getattr with a computed name"
+                try:
+                    text = f"{ast.unparse(sub.args[0])}.{name.value}"
+                except (ValueError, RecursionError):
+                    continue
+                if name.value in spellings or any(text == s or text.endswith("." + s) for s in spellings):
+                    return f"getattr(..., {name.value!r})"
             elif isinstance(sub, (ast.Attribute, ast.Name)):
                 try:
                     text = ast.unparse(sub)
@@ -182,6 +194,31 @@ class ForbiddenRule(Rule):
                     continue
                 if any(text == s or text.startswith(s + ".") or text.endswith("." + s) for s in spellings):
                     return text
+        return ""
+
+    def judge_sources(self, sources: list[str], target: str) -> str:
+        """As :meth:`Rule.judge_sources`, and a name the answer cells bind at their top level to a
+        forbidden object (``from course_lib.data import collate_padded as pad``, ``fused = torch.lstm_cell``)
+        counts as that object wherever the answer uses it."""
+        problem = super().judge_sources(sources, target)
+        if problem:
+            return problem
+        trees = [tree for tree in map(parse, sources) if tree is not None]
+        aliases = {}
+        for tree in trees:
+            for statement in tree.body:
+                if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    mention = self._mentions(statement)
+                    aliases.update({name: mention for name, _ in _bound_names(statement)} if mention else {})
+        definitions, used, pending = top_level_definitions(trees), {target}, [target]
+        while pending:  # the target and every answer-cell function or class it uses
+            for sub in ast.walk(definitions[pending.pop()]):
+                if isinstance(sub, ast.Name) and sub.id in aliases:
+                    return (f"{target} uses `{sub.id}`, which your answer binds to `{aliases[sub.id]}`: this "
+                            f"exercise rules it out. {self.advice}")
+                if isinstance(sub, ast.Name) and sub.id in definitions and sub.id not in used:
+                    used.add(sub.id)
+                    pending.append(sub.id)
         return ""
 
     def judge_definition(self, definitions, target, seen) -> str:
