@@ -38,20 +38,21 @@ SERVER_CONFIG = {
     "LabApp": {"expose_app_in_browser": True, "news_url": None, "extension_manager": "readonly",
                "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
 }
-#: nbgrader's front-end plugins ask for the server extension switched off above.
-DISABLED_LAB_EXTENSIONS = {"@jupyter/nbgrader": True}
+#: The front-end plugins that ask for the server extensions switched off above.
+DISABLED_LAB_EXTENSIONS = {"@jupyter/nbgrader": True, "@jupyterlab/lsp-extension": True}
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 class JupyterLab:
     """``jupyter lab`` serving ``root`` on 127.0.0.1; use as a context manager.
 
-    ``url`` is the server's base URL (ending in ``/``) and ``token`` its token. The kernels inherit
+    ``url`` is the server's base URL (ending in ``/``) once :meth:`wait_until_serving` returned,
+    and ``token`` its token. The kernels inherit
     this process's environment (COURSE_PROFILE, COURSE_DATA_DIR, PYTHONPATH) except MPLBACKEND: a
     student's kernel draws inline.
     """
 
-    def __init__(self, root: Path, home: Path, timeout: float = 120.0):
+    def __init__(self, root: Path, home: Path):
         self.root, self.token = root, secrets.token_hex(16)
         config_dir, runtime_dir = home / "config", home / "runtime"
         (config_dir / "labconfig").mkdir(parents=True, exist_ok=True)
@@ -69,35 +70,46 @@ class JupyterLab:
              "--ServerApp.port=0", "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={root}"],
             env=environment, cwd=root, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            self.url = self._wait_until_serving(runtime_dir / f"jpserver-{self.process.pid}.json", timeout)
-        except BaseException:
-            self.close()
-            raise
+        self._info_file = runtime_dir / f"jpserver-{self.process.pid}.json"
+        self.url = ""
 
-    def log(self, characters: int = 4000) -> str:
-        """The end of the server's log (its kernels' messages included)."""
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-characters:]
+    def wait_until_serving(self, timeout: float = 120.0) -> str:
+        """The base URL, once the server answers /api/status; fails with its log if it does not.
 
-    def _wait_until_serving(self, info_file: Path, timeout: float) -> str:
-        """The base URL, once the server answers /api/status; fails with its log if it does not."""
+        The server is started by the constructor and not waited for there, so that the caller can
+        start other things (a browser) meanwhile.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited at start (status {self.process.returncode}); "
                                    f"its log:\n{self.log()}")
-            if info_file.is_file():
+            if self._info_file.is_file():
                 try:
-                    port = json.loads(info_file.read_text())["port"]
+                    port = json.loads(self._info_file.read_text())["port"]
                     url = f"http://127.0.0.1:{port}/"
                     with urllib.request.urlopen(f"{url}api/status?token={self.token}", timeout=5) as answer:
                         if answer.status == 200:
+                            self.url = url
                             return url
                 except (ValueError, KeyError, OSError):  # half-written info file, server not listening yet
                     pass
             time.sleep(0.2)
         raise TimeoutError(f"JupyterLab did not answer /api/status within {timeout:.0f} s; its log:\n{self.log()}")
+
+    def start_kernel(self, path: str) -> None:
+        """Start the notebook ``path``'s kernel now (a session, as opening it would), so that it
+        boots while the browser loads JupyterLab; the notebook then opens on that session."""
+        request = urllib.request.Request(
+            f"{self.url}api/sessions?token={self.token}", method="POST",
+            data=json.dumps({"path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert answer.status == 201, f"starting a kernel for {path}: HTTP {answer.status}"
+
+    def log(self, characters: int = 4000) -> str:
+        """The end of the server's log (its kernels' messages included)."""
+        return self.log_path.read_text(errors="replace")[-characters:]
 
     def lab_url(self) -> str:
         """The address of the JupyterLab page, with the token and a fresh workspace."""
