@@ -191,11 +191,6 @@ class Chromium:
             self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
         self.call("Input.dispatchMouseEvent", type="mouseReleased", x=x1, y=y1, button="left", buttons=0, clickCount=1)
 
-    def press_key(self, key: str, key_code: int) -> None:
-        """Press and release one key in the focused element, e.g. ``("ArrowDown", 40)``."""
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=key_code)
-
     def console_errors(self) -> list[str]:
         """The console errors (exceptions, console.error, failed loads) among the events received
         since the last visit or the last call of this method; those events are dropped."""

@@ -28,18 +28,19 @@ import nbformat
 from booktest import REPO
 from IPython.core.inputtransformer2 import TransformerManager
 
-#: The server's settings: no update checks, news or extension index (no network here), and only the server
-#: extensions the test needs (nbgrader's and the language servers' would slow the start).
+#: The server's settings: no update checks, news or extension index (no network here), no search
+#: for language servers, and only the server extensions the test needs (nbgrader's slow the start).
 SERVER_CONFIG = {
+    "LanguageServerManager": {"autodetect": False},
     "ServerApp": {"jpserver_extensions": {
-        "jupyter_lsp": False, "notebook": False, "jupyter_server_terminals": False,
+        "notebook": False, "jupyter_server_terminals": False,
         **{f"nbgrader.server_extensions.{name}": False
            for name in ("formgrader", "validate_assignment", "assignment_list", "course_list")}}},
     "LabApp": {"expose_app_in_browser": True, "news_url": None, "extension_manager": "readonly",
                "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
 }
-#: The front-end plugins that ask for the server extensions switched off above.
-DISABLED_LAB_EXTENSIONS = {"@jupyter/nbgrader": True, "@jupyterlab/lsp-extension": True}
+#: nbgrader's front-end plugins ask for its server extensions, switched off above.
+DISABLED_LAB_EXTENSIONS = {"@jupyter/nbgrader": True}
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
