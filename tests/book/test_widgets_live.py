@@ -281,6 +281,12 @@ def test_picking_another_gate_redraws_the_heatmap(lab_page):
         "the heatmap shown is not the kernel's image of the newly picked gate"
 
 
+def test_jupyterlab_logged_no_console_error(lab_page):
+    # runs after the interactions: a widget view that failed to render or update logs an error here
+    errors = lab_page.browser.console_errors()
+    assert not errors, "JupyterLab's page logged errors:\n" + "\n".join(errors)
+
+
 # -- where widgets cannot run ----------------------------------------------------------------------
 
 #: What a page would hold if it showed a widget view or loaded a widget manager.
