@@ -3,6 +3,7 @@
 * :class:`JupyterLab` starts ``jupyter lab`` on 127.0.0.1 with a port the system picks, a random
   token and a temporary root folder, with its own config, runtime, settings and workspace folders
   (nothing of the user's setup leaks in), and no browser of its own.
+* :data:`EXPLORERS`: the course's explorers, each with its chapter and the heading of its section.
 * :func:`explorer_notebook` makes the notebook the test opens: the student notebook of a chapter
   with its answer cells filled from the solution (as a student who solved it would have it), cut
   down to the cells that an explorer cell needs, so that the kernel runs for seconds, not minutes.
@@ -22,6 +23,7 @@ import sys
 import symtable
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -44,13 +46,30 @@ DISABLED_LAB_EXTENSIONS = {"@jupyter/nbgrader": True}
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
+@dataclass(frozen=True)
+class Explorer:
+    """One explorer of the course: its chapter, the heading above its cell, what it constructs."""
+
+    chapter: str
+    heading: str
+    constructor: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.chapter}.ipynb"
+
+
+TEMPERATURE = Explorer("char_lm", "The temperature slider", "TemperatureExplorer(")
+GATES = Explorer("gates", "The gate explorer", "GateExplorer(")
+EXPLORERS = (TEMPERATURE, GATES)
+
+
 class JupyterLab:
     """``jupyter lab`` serving ``root`` on 127.0.0.1; use as a context manager.
 
     ``url`` is the server's base URL (ending in ``/``) once :meth:`wait_until_serving` returned,
-    and ``token`` its token. The kernels inherit
-    this process's environment (COURSE_PROFILE, COURSE_DATA_DIR, PYTHONPATH) except MPLBACKEND: a
-    student's kernel draws inline.
+    and ``token`` its token. The kernels inherit this process's environment (COURSE_PROFILE,
+    COURSE_DATA_DIR, PYTHONPATH) except MPLBACKEND: a student's kernel draws inline.
     """
 
     def __init__(self, root: Path, home: Path):
@@ -68,8 +87,8 @@ class JupyterLab:
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             "--ServerApp.port=0", "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={root}"],
+             "--ServerApp.port=0", "--ServerApp.port_retries=0", "--allow-root",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}"],
             env=environment, cwd=root, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._info_file = runtime_dir / f"jpserver-{self.process.pid}.json"
         self.url = ""

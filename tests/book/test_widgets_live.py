@@ -10,41 +10,20 @@ opened in one JupyterLab page and run at once. Then, as a student would:
 * the next gate is picked in the gate menu: the heatmap must change, and show
   the kernel's new image.
 
-Every wait has a deadline and says what did not happen. Where widgets cannot run -- the book --
-the explorer cells come without outputs or widget scripts, and the static fallback cell follows
-each explorer cell (the last test, on the session's student edition).
+Every wait has a deadline and says what did not happen. What the book shows in their place is
+checked in test_widgets_book.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
 
 import nbformat
 import pytest
-from booktest import html_of
 from chromium_cdp import INSTALL_HINT, Chromium, find_chromium
-from labtest import JupyterLab, explorer_notebook
+from labtest import EXPLORERS, GATES, TEMPERATURE, JupyterLab, explorer_notebook
 
-
-@dataclass(frozen=True)
-class Explorer:
-    """One explorer of the course: its chapter, the heading above its cell, what it constructs."""
-
-    chapter: str
-    heading: str
-    constructor: str
-
-    @property
-    def path(self) -> str:
-        return f"{self.chapter}.ipynb"
-
-
-TEMPERATURE = Explorer("char_lm", "The temperature slider", "TemperatureExplorer(")
-GATES = Explorer("gates", "The gate explorer", "GateExplorer(")
-EXPLORERS = (TEMPERATURE, GATES)
 #: Seconds to wait for: the JupyterLab page, both notebooks to run, a widget view to change.
 PAGE_SECONDS, RUN_SECONDS, CHANGE_SECONDS = 90, 240, 60
 
@@ -116,10 +95,12 @@ window.courseTest = {
     select.dispatchEvent(new Event('change', {bubbles: true}));
     return select.value;
   },
-  centre(element) {
-    element.scrollIntoView({block: 'center'});
-    const box = element.getBoundingClientRect();
-    return {x: box.left + box.width / 2, y: box.top + box.height / 2, left: box.left, right: box.right};
+  slider(path) {  // where the slider's handle is, and where its track ends (viewport pixels)
+    const view = this.explorerView(path);
+    view.querySelector('.widget-slider').scrollIntoView({block: 'center'});
+    const handle = view.querySelector('.noUi-handle').getBoundingClientRect();
+    const track = view.querySelector('.noUi-target').getBoundingClientRect();
+    return {x: handle.left + handle.width / 2, y: handle.top + handle.height / 2, trackEnd: track.right};
   },
   async kernelPrint(path, code) {  // what `code` prints in the notebook's kernel
     const future = this.panel(path).sessionContext.session.kernel.requestExecute(
@@ -144,6 +125,7 @@ class LabPage:
         self.browser, self.lab = browser, lab
 
     def js(self, expression: str):
+        """The (JSON) value of a JavaScript expression in the page."""
         return self.browser.evaluate(expression)
 
     def helper(self, name: str, *args):
@@ -166,6 +148,7 @@ class LabPage:
             time.sleep(0.25)
 
     def load(self) -> None:
+        """Open JupyterLab (a fresh workspace), wait until it has restored, install the helpers."""
         self.browser.call("Page.navigate", url=self.lab.lab_url())
         self.wait_for("JupyterLab's page exposing window.jupyterapp", lambda: self.js("!!window.jupyterapp"),
                       PAGE_SECONDS)
@@ -174,8 +157,8 @@ class LabPage:
             PAGE_SECONDS)
         self.js(PAGE_HELPERS)
 
-    def run_all(self, paths) -> dict:
-        """Open the notebooks, run all their cells at once; fail on a cell error. {path: cells}."""
+    def run_all(self, paths) -> None:
+        """Open the notebooks and run all their cells, all notebooks at once; fail on a cell error."""
         for path in paths:
             self.helper("open", path)
         for path in paths:
@@ -194,9 +177,9 @@ class LabPage:
             assert run == "true", f"running all cells of {path} ended with {run!r}"
             unrun = [cell["first_line"] for cell in cells[path] if cell["type"] == "code" and cell["count"] is None]
             assert not unrun, f"{path}: cells that did not run: {unrun}"
-        return cells
 
     def kernel_print(self, path: str, code: str) -> str:
+        """What ``code`` prints when run in the kernel of the notebook ``path`` (not in a cell)."""
         return self.helper("kernelPrint", path, code)
 
 
@@ -225,10 +208,9 @@ def test_the_notebooks_run_the_explorer_cell_last(lab_page):
         cells = lab_page.helper("cells", explorer.path)
         assert cells[-1]["outputs"] == ["execute_result"], \
             f"{explorer.path}: the explorer cell shows {cells[-1]['outputs']}, not the explorer"
-        view = lab_page.wait_for(f"the {explorer.constructor[:-1]} view rendering in {explorer.path}",
-                                 lambda: lab_page.js(f"!!courseTest.explorerView({json.dumps(explorer.path)})"),
-                                 CHANGE_SECONDS)
-        assert view
+        lab_page.wait_for(f"the {explorer.constructor[:-1]} view rendering in {explorer.path}",
+                          lambda: lab_page.js(f"!!courseTest.explorerView({json.dumps(explorer.path)})"),
+                          CHANGE_SECONDS)
 
 
 def test_moving_the_temperature_slider_resamples_the_text(lab_page):
@@ -241,9 +223,8 @@ def test_moving_the_temperature_slider_resamples_the_text(lab_page):
     assert before["text"].startswith("ROMEO:\n")
 
     lab_page.helper("show", path)
-    handle = lab_page.js("courseTest.centre(courseTest.explorerView('char_lm.ipynb').querySelector('.noUi-handle'))")
-    track = lab_page.js("courseTest.centre(courseTest.explorerView('char_lm.ipynb').querySelector('.noUi-target'))")
-    lab_page.browser.drag((handle["x"], handle["y"]), (track["right"] + 40, handle["y"]))
+    slider = lab_page.helper("slider", path)
+    lab_page.browser.drag((slider["x"], slider["y"]), (slider["trackEnd"] + 40, slider["y"]))
 
     after = lab_page.wait_for(
         "the sample text changing after the slider was dragged to its right end",
@@ -261,8 +242,8 @@ def test_moving_the_temperature_slider_resamples_the_text(lab_page):
 
 def test_picking_another_gate_redraws_the_heatmap(lab_page):
     path = GATES.path
-    shown_by_kernel = ("import hashlib, json; "
-                       "print(json.dumps([hashlib.sha256(explorer.image.value).hexdigest(), explorer.gate_menu.value]))")
+    shown_by_kernel = ("import hashlib, json; print(json.dumps("
+                       "[hashlib.sha256(explorer.image.value).hexdigest(), explorer.gate_menu.value]))")
     before = lab_page.wait_for("the gate explorer showing a heatmap and its gate menu",
                                lambda: lab_page.helper("gate", path), CHANGE_SECONDS)
     assert len(before["options"]) >= 2 and before["gate"] == before["options"][0], before
@@ -276,7 +257,8 @@ def test_picking_another_gate_redraws_the_heatmap(lab_page):
         lambda: (state := lab_page.helper("gate", path)) and state["sha256"] != before["sha256"] and state,
         CHANGE_SECONDS, lambda: f"The view shows {lab_page.helper('gate', path)}; the kernel has "
                                 f"{lab_page.kernel_print(path, shown_by_kernel).strip()}.")
-    assert after["gate"] == before["options"][1], f"picked {after['gate']!r}, not the next gate {before['options'][1]!r}"
+    assert after["gate"] == before["options"][1], \
+        f"picked {after['gate']!r}, not the next gate {before['options'][1]!r}"
     assert json.loads(lab_page.kernel_print(path, shown_by_kernel)) == [after["sha256"], after["gate"]], \
         "the heatmap shown is not the kernel's image of the newly picked gate"
 
@@ -285,26 +267,3 @@ def test_jupyterlab_logged_no_console_error(lab_page):
     # runs after the interactions: a widget view that failed to render or update logs an error here
     errors = lab_page.browser.console_errors()
     assert not errors, "JupyterLab's page logged errors:\n" + "\n".join(errors)
-
-
-# -- where widgets cannot run ----------------------------------------------------------------------
-
-#: What a page would hold if it showed a widget view or loaded a widget manager.
-WIDGET_TRACES = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json",
-                 "html-manager", "embed-amd", "jupyter-widgets")
-
-
-@pytest.mark.parametrize("explorer", EXPLORERS, ids=lambda explorer: explorer.chapter)
-def test_the_book_shows_the_static_fallback_not_a_widget(explorer, student_book):
-    page = html_of(student_book, f"notebooks/{explorer.chapter}/{explorer.chapter}")
-    for trace in WIDGET_TRACES:
-        assert trace not in page, f"the book's page of {explorer.chapter} holds {trace!r}: a widget it cannot run"
-    cells = re.findall(r'<div class="cell docutils container">(.*?)(?=<div class="cell docutils container">|</section>)',
-                       page, flags=re.S)
-    constructed = [index for index, cell in enumerate(cells) if explorer.constructor in re.sub(r"<[^>]+>", "", cell)]
-    assert constructed, f"the book's page of {explorer.chapter} has no cell with {explorer.constructor}"
-    explorer_cell, fallback_cell = constructed[0], constructed[0] + 1
-    assert "static_figure(" in re.sub(r"<[^>]+>", "", cells[fallback_cell]), \
-        f"{explorer.chapter}: the cell after the explorer does not draw its static figure"
-    for index in (explorer_cell, fallback_cell):
-        assert "cell_output" not in cells[index], f"{explorer.chapter}: the book shows an output of cell {index}"
