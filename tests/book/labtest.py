@@ -68,8 +68,9 @@ class JupyterLab:
     """``jupyter lab`` serving ``root`` on 127.0.0.1; use as a context manager.
 
     ``url`` is the server's base URL (ending in ``/``) once :meth:`wait_until_serving` returned,
-    and ``token`` its token. The kernels inherit this process's environment (COURSE_PROFILE,
-    COURSE_DATA_DIR, PYTHONPATH) except MPLBACKEND: a student's kernel draws inline.
+    and ``token`` its token. The kernels inherit this process's environment (COURSE_DATA_DIR,
+    PYTHONPATH) but run the smoke profile (the widgets are under test, not the training) and draw
+    inline as a student's do (no MPLBACKEND).
     """
 
     def __init__(self, root: Path, home: Path):
@@ -80,7 +81,7 @@ class JupyterLab:
         (config_dir / "labconfig" / "page_config.json").write_text(
             json.dumps({"disabledExtensions": DISABLED_LAB_EXTENSIONS}))
         environment = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
-        environment.update(JUPYTER_CONFIG_DIR=str(config_dir), JUPYTER_RUNTIME_DIR=str(runtime_dir),
+        environment.update(COURSE_PROFILE="smoke", JUPYTER_CONFIG_DIR=str(config_dir), JUPYTER_RUNTIME_DIR=str(runtime_dir),
                            JUPYTER_DATA_DIR=str(home / "data"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                            JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), JUPYTER_PLATFORM_DIRS="1")
         self.log_path = home / "jupyterlab.log"
@@ -202,6 +203,7 @@ def solved_student_notebook(chapter: str) -> nbformat.NotebookNode:
     for cell in student.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution"):
+            assert grade_id in answers, f"solutions/{chapter}/{chapter}.ipynb has no answer cell {grade_id!r}"
             cell.source = "\n".join(line for line in answers[grade_id].splitlines()
                                     if line.strip() not in SOLUTION_MARKERS)
     return student
