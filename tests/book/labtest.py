@@ -81,8 +81,9 @@ class JupyterLab:
         (config_dir / "labconfig" / "page_config.json").write_text(
             json.dumps({"disabledExtensions": DISABLED_LAB_EXTENSIONS}))
         environment = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
-        environment.update(COURSE_PROFILE="smoke", JUPYTER_CONFIG_DIR=str(config_dir), JUPYTER_RUNTIME_DIR=str(runtime_dir),
-                           JUPYTER_DATA_DIR=str(home / "data"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        environment.update(COURSE_PROFILE="smoke", JUPYTER_CONFIG_DIR=str(config_dir),
+                           JUPYTER_RUNTIME_DIR=str(runtime_dir), JUPYTER_DATA_DIR=str(home / "data"),
+                           JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                            JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), JUPYTER_PLATFORM_DIRS="1")
         self.log_path = home / "jupyterlab.log"
         self._log = open(self.log_path, "w")
