@@ -68,6 +68,10 @@ window.courseTest = {
     await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
     return true;
   },
+  outputText(path) {  // what the output of the notebook's last cell shows, as text
+    const cells = this.panel(path).content.widgets;
+    return cells[cells.length - 1].node.querySelector('.jp-OutputArea').innerText.slice(0, 300);
+  },
   explorerView(path) {  // the widget view in the output of the notebook's last cell
     const cells = this.panel(path).content.widgets;
     return cells[cells.length - 1].node.querySelector('.jp-OutputArea-output .widget-vbox');
@@ -210,7 +214,7 @@ def test_the_notebooks_run_the_explorer_cell_last(lab_page):
             f"{explorer.path}: the explorer cell shows {cells[-1]['outputs']}, not the explorer"
         lab_page.wait_for(f"the {explorer.constructor[:-1]} view rendering in {explorer.path}",
                           lambda: lab_page.js(f"!!courseTest.explorerView({json.dumps(explorer.path)})"),
-                          CHANGE_SECONDS)
+                          CHANGE_SECONDS, lambda: f"The output shows {lab_page.helper('outputText', explorer.path)!r}.")
 
 
 def test_moving_the_temperature_slider_resamples_the_text(lab_page):
