@@ -177,19 +177,21 @@ def cells_needed_by(cells: list, target: int) -> list[int]:
     """The indices of the code cells that cell ``target`` needs, itself included, in order.
 
     Going back from ``target``, a cell is kept when it binds a name still needed (the last cell to
-    bind it before the target wins); the names it reads become needed in turn. Cells that only
-    test, print or plot are left out.
+    bind it before the target wins); the names it reads become needed in turn. A name a cell both
+    binds and reads (``x = 3 * x``, or a loop variable) is taken from an earlier cell when one binds
+    it. Cells that only test, print or plot are left out.
     """
-    bound, needed = _global_names(cells[target].source)
-    needed -= bound
+    bound, read = _global_names(cells[target].source)
+    needed, maybe_needed = read - bound, read & bound
     kept = [target]
     for index in range(target - 1, -1, -1):
         if cells[index].cell_type != "code":
             continue
         bound, read = _global_names(cells[index].source)
-        if bound & needed:
+        if bound & (needed | maybe_needed):
             kept.append(index)
             needed = (needed - bound) | (read - bound)
+            maybe_needed = (maybe_needed - bound) | (read & bound)
     if needed:
         raise AssertionError(f"no cell before cell {target} defines {sorted(needed)}")
     return sorted(kept)

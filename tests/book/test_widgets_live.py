@@ -22,6 +22,7 @@ import time
 import nbformat
 import pytest
 from chromium_cdp import INSTALL_HINT, Chromium, find_chromium
+import labtest
 from labtest import EXPLORERS, GATES, TEMPERATURE, JupyterLab, explorer_notebook
 
 #: Seconds to wait for: the JupyterLab page, both notebooks to run, a widget view to change.
@@ -185,6 +186,25 @@ class LabPage:
     def kernel_print(self, path: str, code: str) -> str:
         """What ``code`` prints when run in the kernel of the notebook ``path`` (not in a cell)."""
         return self.helper("kernelPrint", path, code)
+
+
+def test_a_cell_needs_the_cells_that_bind_what_it_reads():
+    cells = [nbformat.v4.new_code_cell(source) for source in (
+        "import math", "x = math.pi", "y = 2", "x = 3 * x", "print(y)", "def scale(v):\n    w = v\n    return w * x",
+        "scale(y) if False else None")]
+    cells.insert(2, nbformat.v4.new_markdown_cell("# a heading"))
+    assert labtest.cells_needed_by(cells, len(cells) - 1) == [0, 1, 3, 4, 6, 7]
+
+
+def test_the_explorer_notebooks_are_the_solved_student_notebooks_cut_to_what_the_explorer_needs():
+    notebook = explorer_notebook(TEMPERATURE.chapter, TEMPERATURE.heading)
+    graded = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells]
+    assert {"given_setup", "given_data", "char_rnn", "next_char_distribution", "sample"} <= set(graded)
+    assert not any(cell.source.startswith("# Test:") for cell in notebook.cells), "test cells are not needed"
+    assert not [cell.source for cell in notebook.cells if cell.cell_type == "code" and "NotImplementedError" in cell.source]
+    assert [cell.cell_type for cell in notebook.cells[-2:]] == ["markdown", "code"]
+    assert notebook.cells[-2].source.lstrip("# ").startswith(TEMPERATURE.heading)
+    assert TEMPERATURE.constructor in notebook.cells[-1].source
 
 
 @pytest.fixture(scope="module")
