@@ -180,6 +180,24 @@ class Chromium:
             raise RuntimeError(f"{expression!r} failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+        """Press the left mouse button at ``start``, move to ``end`` in ``steps`` moves and release it
+        there, as a hand on a mouse would (viewport coordinates in CSS pixels)."""
+        (x0, y0), (x1, y1) = start, end
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x0, y=y0)
+        self.call("Input.dispatchMouseEvent", type="mousePressed", x=x0, y=y0, button="left", buttons=1, clickCount=1)
+        for step in range(1, steps + 1):
+            x, y = x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps
+            self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
+        self.call("Input.dispatchMouseEvent", type="mouseReleased", x=x1, y=y1, button="left", buttons=0, clickCount=1)
+
+    def console_errors(self) -> list[str]:
+        """The console errors (exceptions, console.error, failed loads) among the events received
+        since the last visit or the last call of this method; those events are dropped."""
+        errors = [line for line in map(self._describe, self._events) if line]
+        self._events.clear()
+        return errors
+
     def screenshot(self, path: Path, full_page: bool = False) -> Path:
         """Save a PNG of the current tab (the viewport, or the whole page)."""
         params = {"format": "png"}
