@@ -1,5 +1,6 @@
 """course_lib.viz: every figure has labelled axes and renders to PNG under Agg; explorers work headless."""
 
+import base64
 import matplotlib
 
 matplotlib.use("Agg")  # no display in CI; must precede pyplot
@@ -186,3 +187,10 @@ def test_figure_png_returns_png_bytes_and_closes_the_figure():
     data = figure_png(fig)
     assert data[:8] == PNG_MAGIC and len(data) > 1024
     assert fig.number not in plt.get_fignums()
+
+
+def test_an_explorer_displays_as_a_widget_with_its_static_figure_beside_it():
+    explorer = TemperatureExplorer(lambda t: f"text at T={t:g}", temperatures=(0.5, 1.0), value=0.5)
+    data = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -14,6 +14,7 @@ without it.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import textwrap
@@ -59,6 +60,16 @@ def plot_text_samples(samples: Mapping[object, str], *, name: str = "T", width: 
     return fig
 
 
+def with_static_fallback(bundle, make_figure: Callable[[], Figure]):
+    """A widget's display bundle plus the explorer's static figure as ``image/png``: JupyterLab
+    shows the live widget (it ranks widget views first), the book the figure (``_config.yml`` tells
+    MyST-NB to skip widget views, which would need the widget manager's scripts from a CDN)."""
+    png = {"image/png": base64.b64encode(figure_png(make_figure())).decode("ascii")}
+    if isinstance(bundle, tuple):  # (data, metadata)
+        return dict(bundle[0], **png), bundle[1]
+    return dict(bundle, **png)
+
+
 class TemperatureExplorer:
     """A slider for the temperature T and a button; shows ``sample_fn(T)`` (a string).
 
@@ -94,7 +105,7 @@ class TemperatureExplorer:
         return plot_text_samples({t: self.sample_fn(t) for t in self.temperatures})
 
     def _repr_mimebundle_(self, **kwargs):  # shows the widget when the explorer ends a cell
-        return self.widget._repr_mimebundle_(**kwargs)
+        return with_static_fallback(self.widget._repr_mimebundle_(**kwargs), self.static_figure)
 
 
 class GateExplorer:
@@ -152,4 +163,4 @@ class GateExplorer:
         return plot_gates(self.gates(text), self.tokenize(text), units=self._units())
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return with_static_fallback(self.widget._repr_mimebundle_(**kwargs), self.static_figure)

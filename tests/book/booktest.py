@@ -60,6 +60,12 @@ with open(os.environ["{COUNTER_VARIABLE}"], "a") as counter:
     counter.write("ran\\n")
 print("profile:", os.environ["COURSE_PROFILE"])
 ```
+
+```{{code-cell}} ipython3
+from course_lib.viz import TemperatureExplorer
+
+TemperatureExplorer(lambda temperature: f"a sample at T = {{temperature:g}}", temperatures=(0.5, 2.0), value=0.5)
+```
 """
 
 
@@ -88,7 +94,7 @@ def write_test_chapter(root: Path) -> None:
     figure.savefig(root / "book" / "images" / f"{CHAPTER}.png", dpi=60)
     plt.close(figure)
 
-    heading = nbformat.v4.new_markdown_cell(f"# Assignment: a test chapter\n\nImplement $f(x) = 2x$.")
+    heading = nbformat.v4.new_markdown_cell(f"# The test chapter's exercise\n\nImplement $f(x) = 2x$.")
     student = _notebook([
         heading,
         # What nbgrader leaves in a student notebook: running it raises, so the book must not run it.

@@ -44,3 +44,16 @@ def test_the_book_shows_no_widget_and_the_fallback_cell_after_the_explorer(explo
         f"{explorer.chapter}: the book shows an output of the explorer cell, which needs a kernel"
     assert built[0] + 1 < len(cells) and "explorer.static_figure(" in cells[built[0] + 1], \
         f"{explorer.chapter}: the cell after the explorer does not draw its static figure"
+
+
+def test_an_executed_explorer_shows_its_static_figure_and_no_widget(student_book):
+    # the test chapter's lecture runs a TemperatureExplorer as a book page's code cell (booktest.LECTURE),
+    # as the instructor edition runs the solutions: the page shows the explorer's PNG, not a widget
+    from booktest import CHAPTER
+
+    page = html_of(student_book, f"book/{CHAPTER}")
+    for trace in WIDGET_TRACES:
+        assert trace not in page, f"the executed explorer left {trace!r} in the page"
+    (explorer_cell,) = [cell for cell in page_cells(page) if "TemperatureExplorer(" in text_of(cell)]
+    assert "cell_output" in explorer_cell and "<img" in explorer_cell, \
+        "the executed explorer cell does not show the static figure"
