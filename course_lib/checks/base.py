@@ -67,6 +67,25 @@ def perform(request: dict, target):
     return chapter_op(request["op"])(request, target)
 
 
+def perform_each(request: dict, target) -> list:
+    """``target(*args)`` for each argument list of ``request["calls"]``, every outcome kept apart as
+    data: ``["value", v]`` or ``["raised", error type name, message]``. For checks of many small
+    inputs (strings to recognise, numbers to label), one request per case instead of one per input,
+    and a raised error is an answer to compare (``encode`` must raise ValueError) rather than the
+    end of the case. A chapter offers it by listing it in its ``OPS``."""
+    outcomes = []
+    for args in request["calls"]:
+        try:
+            value = target(*args)
+        except Exception as error:
+            outcomes.append(["raised", type(error).__name__[:100], str(error)[:300]])
+            continue
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.bool_, np.int64: a plain scalar
+            value = value.item()
+        outcomes.append(["value", value])
+    return outcomes
+
+
 def chapter_op(op: str):
     """The function behind ``op`` = "chapter.name", a request a chapter's checks define (e.g.
     stepping a cell): ``OPS[name]`` of ``course_lib/checks/<chapter>.py``, called as
