@@ -150,6 +150,36 @@ class Check:
         return self.summary(len(cases))
 
 
+def outcomes_of(got, count: int, function: str) -> list:
+    """The outcomes of an ``each`` request (see :func:`perform_each`) as the grader decoded them, or
+    CheckFailed when the reply is not ``count`` of them."""
+    if not (isinstance(got, list) and len(got) == count
+            and all(isinstance(o, list) and len(o) in (2, 3) and o[0] in ("value", "raised") for o in got)):
+        raise CheckFailed(f"{function} could not be called on the check's inputs.")
+    return got
+
+
+class EachCheck(Check):
+    """A function checked on many inputs in one request (:func:`perform_each`): ``case.args`` =
+    (list of argument tuples,), ``case.context["expected"]`` the answers, written out or computed
+    when the case was made. Subclasses set ``op`` to their chapter's "<chapter>.each"."""
+
+    def __init__(self, cases):
+        self._cases = cases
+
+    def visible_cases(self):
+        return self._cases
+
+    def request(self, case):
+        return {"op": self.op, "target": self.target, "calls": [list(args) for args in case.args[0]]}
+
+    def expected(self, case):
+        return case.context["expected"]
+
+    def label(self, case):
+        return case.label or f"{self.target} on {len(case.args[0])} inputs"
+
+
 # torch's default generator is one per process: two grader threads seeding and drawing at once would
 # interleave their draws, and a check's request and expected value would see different numbers.
 _SEEDING = threading.Lock()

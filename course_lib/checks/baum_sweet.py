@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks.base import Case, Check, perform_each, seeded
+from course_lib.checks.base import Case, Check, EachCheck, outcomes_of, perform_each, seeded
 from course_lib.checks.rules import ForbiddenRule
 from course_lib.grading.checks import CheckFailed, check_close, check_equal, check_shape
 
@@ -35,40 +35,10 @@ def zero_blocks(n: int) -> list[int]:
     return [len(block) for block in format(n, "b").split("1") if block]
 
 
-def outcomes_of(got, count: int, function: str) -> list:
-    """The per-input outcomes of an ``each`` request, or CheckFailed when the reply is not that."""
-    if not (isinstance(got, list) and len(got) == count
-            and all(isinstance(o, list) and o[:1] in (["value"], ["raised"]) for o in got)):
-        raise CheckFailed(f"{function} could not be called on the check's inputs.")
-    return got
-
-
-class EachCheck(Check):
-    """A function checked on many inputs in one request: ``case.args`` = (list of argument tuples,)
-    and ``case.context["expected"]`` the answers, written out or computed when the case was made."""
-
-    op = "baum_sweet.each"
-
-    def __init__(self, cases):
-        self._cases = cases
-
-    def visible_cases(self):
-        return self._cases
-
-    def request(self, case):
-        return {"op": self.op, "target": self.target, "calls": [list(args) for args in case.args[0]]}
-
-    def expected(self, case):
-        return case.context["expected"]
-
-    def label(self, case):
-        return case.label or f"{self.target} on {len(case.args[0])} inputs"
-
-
 class LabelCheck(EachCheck):
     """baum_sweet_label on numbers whose labels are known: ``expected`` is a list of 0/1."""
 
-    name, target, rule = "baum_sweet.baum_sweet_label", "baum_sweet_label", LABEL_FROM_SCRATCH
+    name, target, op, rule = "baum_sweet.baum_sweet_label", "baum_sweet_label", "baum_sweet.each", LABEL_FROM_SCRATCH
 
     def compare(self, case, got, expected):
         numbers = [args[0] for args in case.args[0]]
@@ -101,7 +71,7 @@ def encode_case(pairs, label="") -> Case:
 class EncodeCheck(EachCheck):
     """encode's codes (shape, dtype, values) and its ValueError for a number that does not fit."""
 
-    name, target, rule = "baum_sweet.encode", "encode", CODES_FROM_SCRATCH
+    name, target, op, rule = "baum_sweet.encode", "encode", "baum_sweet.each", CODES_FROM_SCRATCH
 
     def compare(self, case, got, expected):
         pairs = case.args[0]

@@ -4,7 +4,8 @@ adversarial_baum_sweet.py): exact points per cell, nothing secret returned, noth
 import pytest
 
 from adversarial_baum_sweet import BATCH
-from crafting import assert_row, grade_batch, processes_with
+from checking import assert_nothing_leaked_or_left, grade_chapter_batch
+from crafting import assert_row
 
 # the instructor's half (grader/baum_sweet.py): its seeds and reference must never reach a student
 SECRETS = ("default_rng(606)", "default_rng(707)", "def reference_label", "seed=61", "HIDDEN = {")
@@ -12,8 +13,7 @@ SECRETS = ("default_rng(606)", "default_rng(707)", "def reference_label", "seed=
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    return grade_batch("baum_sweet", BATCH, tmp_path_factory.mktemp("adversarial-baum-sweet"),
-                       "--jobs", "2", "--timeout", "30", "--notebook-timeout", "120")
+    return grade_chapter_batch("baum_sweet", BATCH, tmp_path_factory.mktemp("adversarial-baum-sweet"))
 
 
 @pytest.mark.parametrize("name", sorted(BATCH))
@@ -29,8 +29,4 @@ def test_feedback_explains_visible_misses_and_hides_hidden_cases(batch):
     assert "baum_sweet_label uses `reference_label`, which line 1 of your answers binds to" in page
     page = (feedback / "visible_numbers_only.html").read_text()
     assert "a hidden case of baum_sweet_label failed" in page
-    for path in batch["output"].rglob("*"):
-        if path.is_file():
-            text = path.read_text(errors="replace")
-            assert not [s for s in SECRETS if s in text], path.name
-    assert processes_with("course_lib.grading.oracle") == []
+    assert_nothing_leaked_or_left(batch, SECRETS)

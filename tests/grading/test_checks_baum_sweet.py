@@ -1,49 +1,17 @@
 """The baum_sweet chapter's checks without a sandbox: the solution passes every case, visible and
 hidden; typical wrong answers fail with a message that says what is wrong; the library is ruled out."""
 
-import linecache
-
 import pytest
 
+from checking import every_case, notebook, replaced
 from course_lib.checks import find_check
-from course_lib.checks.base import perform
-from course_lib.grading import wire
 from course_lib.grading.checks import CheckFailed
-from course_lib.grading.trusted import load_instructor_half
-from crafting import REPO, Crafting
+from crafting import Crafting
 
 BAUM_SWEET = Crafting("baum_sweet")
-HIDDEN, _ = load_instructor_half(REPO, "baum_sweet")
 
 
-def notebook(**answers):
-    """The solution's setup and answer cells run as a notebook would (``answers`` replaces some)."""
-    namespace = {"__name__": "__main__"}
-    cells = {"given_setup": next(c.source for c in BAUM_SWEET.solution.cells
-                                 if c.metadata.get("nbgrader", {}).get("grade_id") == "given_setup")}
-    cells.update({g: a for g, a in BAUM_SWEET.answers.items() if g not in BAUM_SWEET.written}, **answers)
-    for grade_id, source in cells.items():
-        filename = f"<cell {grade_id}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec"), namespace)
-    return namespace
-
-
-def as_data(value):
-    return wire.loads(wire.dumps(wire.encode(value)))
-
-
-def every_case(name, obj):
-    """What the grader does, in this process: the rule, then visible and hidden cases over the wire."""
-    check = find_check(name)
-    problem = check.rule.judge_object(obj, check.target) if check.rule else ""
-    if problem:
-        raise CheckFailed(problem)
-    for case in check.visible_cases() + HIDDEN[name]:
-        check.compare(case, as_data(perform(as_data(check.request(case)), obj)), check.expected(case))
-
-
-SOLUTION = notebook()
+SOLUTION = notebook(BAUM_SWEET)
 OBJECTS = {"baum_sweet.baum_sweet_label": "baum_sweet_label", "baum_sweet.encode": "encode",
            "baum_sweet.classifier": "BaumSweetClassifier"}
 
@@ -52,12 +20,6 @@ OBJECTS = {"baum_sweet.baum_sweet_label": "baum_sweet_label", "baum_sweet.encode
 def test_the_solution_passes_visible_and_hidden_cases(name):
     every_case(name, SOLUTION[OBJECTS[name]])
     assert find_check(name).run_visible(SOLUTION[OBJECTS[name]])
-
-
-def replaced(grade_id, old, new):
-    source = BAUM_SWEET.answers[grade_id]
-    assert old in source
-    return notebook(**{grade_id: source.replace(old, new)})
 
 
 STRING_LABEL = '''def baum_sweet_label(n):
@@ -70,9 +32,9 @@ def baum_sweet_label(n):
 
 
 @pytest.mark.parametrize("namespace, message", [
-    (lambda: replaced("baum_sweet_label", "            run = 0\n", "            run = 1\n"),
+    (lambda: replaced(BAUM_SWEET, "baum_sweet_label", "            run = 0\n", "            run = 1\n"),
      "baum_sweet_label(3) returned 0, expected 1: 3 is 11 in binary, its blocks of zeros have lengths none."),
-    (lambda: notebook(baum_sweet_label=STRING_LABEL),
+    (lambda: notebook(BAUM_SWEET, baum_sweet_label=STRING_LABEL),
      "baum_sweet_label(0) returned 0, expected 1: 0 is 0 in binary, its blocks of zeros have lengths [1]"),
 ])
 def test_wrong_labels_are_explained(namespace, message):
@@ -105,7 +67,7 @@ def test_the_library_is_ruled_out_even_through_an_alias_bound_in_the_answer_cell
 ])
 def test_wrong_codes_are_explained(old, new, message):
     with pytest.raises(CheckFailed) as failure:
-        find_check("baum_sweet.encode").run_visible(replaced("encode", old, new)["encode"])
+        find_check("baum_sweet.encode").run_visible(replaced(BAUM_SWEET, "encode", old, new)["encode"])
     assert message in str(failure.value)
 
 
@@ -119,14 +81,14 @@ def test_wrong_codes_are_explained(old, new, message):
 ])
 def test_wrong_classifiers_are_explained(old, new, message):
     with pytest.raises(CheckFailed) as failure:
-        find_check("baum_sweet.classifier").run_visible(replaced("classifier", old, new)["BaumSweetClassifier"])
+        find_check("baum_sweet.classifier").run_visible(replaced(BAUM_SWEET, "classifier", old, new)["BaumSweetClassifier"])
     assert message in str(failure.value)
 
 
 def test_a_label_right_only_on_the_visible_numbers_fails_a_hidden_case():
     visible = {**dict(enumerate([1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1,
                                  0, 0, 1, 0, 0, 1])), 2**20: 1, 2**21: 0, 0b1001001: 1, 0b10010001: 0}
-    lookup = notebook(baum_sweet_label=f"def baum_sweet_label(n):\n    return {visible!r}.get(n, 1)\n")
+    lookup = notebook(BAUM_SWEET, baum_sweet_label=f"def baum_sweet_label(n):\n    return {visible!r}.get(n, 1)\n")
     find_check("baum_sweet.baum_sweet_label").run_visible(lookup["baum_sweet_label"])
     with pytest.raises(CheckFailed):
         every_case("baum_sweet.baum_sweet_label", lookup["baum_sweet_label"])
