@@ -153,8 +153,12 @@ class Check:
 def outcomes_of(got, count: int, function: str) -> list:
     """The outcomes of an ``each`` request (see :func:`perform_each`) as the grader decoded them, or
     CheckFailed when the reply is not ``count`` of them."""
-    if not (isinstance(got, list) and len(got) == count
-            and all(isinstance(o, list) and len(o) in (2, 3) and o[0] in ("value", "raised") for o in got)):
+    def well_formed(outcome) -> bool:
+        return isinstance(outcome, list) and (
+            (len(outcome) == 2 and outcome[0] == "value")
+            or (len(outcome) == 3 and outcome[0] == "raised" and all(isinstance(s, str) for s in outcome[1:])))
+
+    if not (isinstance(got, list) and len(got) == count and all(map(well_formed, got))):
         raise CheckFailed(f"{function} could not be called on the check's inputs.")
     return got
 

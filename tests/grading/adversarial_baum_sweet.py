@@ -1,14 +1,15 @@
-"""Crafted submissions of the baum_sweet chapter: the typical wrong answers, the library shortcut
-through an alias, and a label that knows only the visible numbers.
+"""Crafted submissions of the baum_sweet chapter: the typical wrong answers (six, in three
+submissions), the library shortcut through an alias, and a label that knows only the visible numbers.
 
 Graded in one batch by test_adversarial_baum_sweet.py; each entry gives the exact points per cell.
 """
 
+from checking import mutant
 from crafting import Crafting, edit
 
 BAUM_SWEET = Crafting("baum_sweet")
 C, B = "correct", "blank"
-expect, replace_in = BAUM_SWEET.expect, BAUM_SWEET.replace_in
+expect = BAUM_SWEET.expect
 
 LEADING_ZEROS = '''def baum_sweet_label(n):
     """The zeros in front of the leading 1 taken for a block: a fixed-width binary string."""
@@ -26,13 +27,16 @@ FINAL_BLOCK_IGNORED = '''def baum_sweet_label(n):
             run += 1
     return 1
 '''
-LIBRARY_ALIAS = '''from course_lib.data.baum_sweet import baum_sweet as reference_label, encode_number as reference_codes
+LIBRARY_ALIAS = '''from course_lib.data.baum_sweet import baum_sweet as reference_label
 
 
 def baum_sweet_label(n):
     return reference_label(n)
 '''
-LIBRARY_CODES = '''def encode(n, T):
+LIBRARY_CODES = '''from course_lib.data.baum_sweet import encode_number as reference_codes
+
+
+def encode(n, T):
     if n >= 2 ** (4 * T):
         raise ValueError("too large")
     return torch.tensor(reference_codes(n, T), dtype=torch.long)
@@ -44,28 +48,30 @@ VISIBLE_ONLY = ('''def baum_sweet_label(n):
     return known.get(n, 1)
 ''' % [1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1])
 
+RUN_OFF_BY_ONE = ("baum_sweet_label", "            run = 0\n", "            run = 1\n")
+LSB_FIRST = ("encode", "for bit in bits]", "for bit in reversed(bits)]")
+NO_OVERFLOW_ERROR = ("encode", "    if len(bits) > width:\n", "    if False:\n")
+FIRST_POSITION = ("classifier", "outputs[:, -1]", "outputs[:, 0]")
+
 BATCH = {
     "correct": (BAUM_SWEET.correct(), expect(C), "ok"),
     "blank": (BAUM_SWEET.blank(), expect(B), "ok"),
-    # the run of zeros measured with the 1 that closes it: an off-by-one in every block but the last
-    "mutant_label_run_off_by_one": (replace_in("baum_sweet_label", "            run = 0\n", "            run = 1\n"),
-                                    expect(C, ["test_baum_sweet_label"]), "ok"),
-    "mutant_label_leading_zeros": (edit(BAUM_SWEET.correct(), "baum_sweet_label", source=LEADING_ZEROS),
-                                   expect(C, ["test_baum_sweet_label"]), "ok"),
-    "mutant_label_final_block_ignored": (edit(BAUM_SWEET.correct(), "baum_sweet_label", source=FINAL_BLOCK_IGNORED),
-                                         expect(C, ["test_baum_sweet_label"]), "ok"),
-    # the codes from the wrong end (least significant bit first), and no error for a number too large
-    "mutant_encode_lsb_first": (replace_in("encode", "for bit in bits]", "for bit in reversed(bits)]"),
-                                expect(C, ["test_encode"]), "ok"),
-    "mutant_encode_no_overflow_error": (replace_in("encode", "    if len(bits) > width:\n", "    if False:\n"),
-                                        expect(C, ["test_encode"]), "ok"),
-    "mutant_classifier_first_position": (replace_in("classifier", "outputs[:, -1]", "outputs[:, 0]"),
-                                         expect(C, ["test_classifier"]), "ok"),
-    # attacks: the library's label and codes through names bound in the answer cell; a lookup table
+    # mistakes in different exercises share a submission; each costs only its own test cell:
+    # the run of zeros measured with the 1 that closes it (an off-by-one), with the codes from the
+    # wrong end (least significant bit first)
+    "mutant_label_run_off_by_one_encode_lsb_first": (mutant(BAUM_SWEET, RUN_OFF_BY_ONE, LSB_FIRST),
+                                                     expect(C, ["test_baum_sweet_label", "test_encode"]), "ok"),
+    # the zeros in front of the leading 1 counted as a block, with no error for a number too large
+    "mutant_label_leading_zeros_encode_no_overflow_error": (
+        edit(mutant(BAUM_SWEET, NO_OVERFLOW_ERROR), "baum_sweet_label", source=LEADING_ZEROS),
+        expect(C, ["test_baum_sweet_label", "test_encode"]), "ok"),
+    # the final block of zeros never judged, with the logits of the first position
+    "mutant_label_final_block_ignored_classifier_first_position": (
+        edit(mutant(BAUM_SWEET, FIRST_POSITION), "baum_sweet_label", source=FINAL_BLOCK_IGNORED),
+        expect(C, ["test_baum_sweet_label", "test_classifier"]), "ok"),
+    # attacks: the library's label and codes through names bound in the answer cells; a lookup table
     "library_through_alias": (edit(edit(BAUM_SWEET.correct(), "baum_sweet_label", source=LIBRARY_ALIAS),
-                                   "encode", source=LIBRARY_CODES.replace("def encode", "from course_lib.data."
-                                                                          "baum_sweet import encode_number as "
-                                                                          "reference_codes\n\n\ndef encode")),
+                                   "encode", source=LIBRARY_CODES),
                               expect(C, ["test_baum_sweet_label", "test_encode"]), "ok"),
     "visible_numbers_only": (edit(BAUM_SWEET.correct(), "baum_sweet_label", source=VISIBLE_ONLY),
                              expect(C, ["test_baum_sweet_label"]), "ok"),

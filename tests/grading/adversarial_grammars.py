@@ -4,7 +4,8 @@ submissions), and the library's validator through an alias and a regular express
 Graded in one batch by test_adversarial_grammars.py; each entry gives the exact points per cell.
 """
 
-from crafting import Crafting, cell_of, edit
+from checking import mutant
+from crafting import Crafting, edit
 
 GRAMMARS = Crafting("grammars")
 C, B = "correct", "blank"
@@ -36,20 +37,6 @@ def ndfa_accepts(text):
     return patterns.fullmatch(r"s((abc!)*(uvw!)*(klm!)*)s", text) is not None
 '''
 
-
-
-def mutant(*edits):
-    """A correct notebook with each (answer grade_id, old, new) edit made: mistakes in different
-    exercises share a submission (the batch runs the notebook once per submission) and each still
-    has its own test cell's points."""
-    notebook = GRAMMARS.correct()
-    for grade_id, old, new in edits:
-        cell = cell_of(notebook, grade_id)
-        assert old in cell.source, (grade_id, old)
-        cell.source = cell.source.replace(old, new)
-    return notebook
-
-
 ACCEPTS_EMPTY = ("is_dyck", "return depth == 0 and len(text) > 0", "return depth == 0")
 DEPTH_BELOW_ZERO = ("is_dyck", "            if depth < 0:", "            if False:")
 ANY_ORDER = ("ndfa_accepts", '"uvw or later": {"u": "u", "k": "k", "s": "accept"}',
@@ -65,13 +52,13 @@ BATCH = {
     # padding: the step is still graded right, on the reference loss); words out of order accepted
     # (with a step that never clears the old gradients); a stack that never pops (with rows that
     # never wrote .end counted valid)
-    "mutant_dyck_accepts_empty_loss_counts_padding": (mutant(ACCEPTS_EMPTY, COUNTS_PADDING),
+    "mutant_dyck_accepts_empty_loss_counts_padding": (mutant(GRAMMARS, ACCEPTS_EMPTY, COUNTS_PADDING),
                                                       expect(C, ["test_is_dyck", "test_lm_loss"]), "ok"),
-    "mutant_dyck_depth_below_zero": (mutant(DEPTH_BELOW_ZERO), expect(C, ["test_is_dyck"]), "ok"),
-    "mutant_ndfa_any_order_step_without_zero_grad": (mutant(ANY_ORDER, NO_ZERO_GRAD),
+    "mutant_dyck_depth_below_zero": (mutant(GRAMMARS, DEPTH_BELOW_ZERO), expect(C, ["test_is_dyck"]), "ok"),
+    "mutant_ndfa_any_order_step_without_zero_grad": (mutant(GRAMMARS, ANY_ORDER, NO_ZERO_GRAD),
                                                      expect(C, ["test_ndfa_accepts", "test_train_step"]), "ok"),
     "mutant_dyck_stack_never_pops_fraction_ignores_end": (
-        edit(mutant(IGNORES_END), "is_dyck", source=STACK_NEVER_POPS),
+        edit(mutant(GRAMMARS, IGNORES_END), "is_dyck", source=STACK_NEVER_POPS),
         expect(C, ["test_is_dyck", "test_valid_fraction"]), "ok"),
     # shortcuts judged on the source: the library's validator through an alias, a regular expression
     "library_validator_and_regex": (edit(edit(GRAMMARS.correct(), "is_dyck", source=VALIDATOR_ALIAS),

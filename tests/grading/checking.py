@@ -12,13 +12,14 @@ from course_lib.checks.base import perform
 from course_lib.grading import wire
 from course_lib.grading.checks import CheckFailed
 from course_lib.grading.trusted import load_instructor_half
-from crafting import REPO, Crafting, grade_batch, processes_with
+from crafting import REPO, Crafting, cell_of, grade_batch, processes_with
 
 
 def notebook(chapter: Crafting, **answers) -> dict:
     """The namespace of the solution's setup cell and code answers (``answers`` replaces some by grade id),
     each run as IPython runs a cell: its source in linecache, so that ``inspect`` can read it."""
-    setup = next(c.source for c in chapter.solution.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "given_setup")
+    setup = next(c.source for c in chapter.solution.cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id") == "given_setup")
     cells = {"given_setup": setup, **{g: a for g, a in chapter.answers.items() if g not in chapter.written}, **answers}
     namespace = {"__name__": "__main__"}
     for grade_id, source in cells.items():
@@ -33,6 +34,18 @@ def replaced(chapter: Crafting, grade_id: str, old: str, new: str) -> dict:
     source = chapter.answers[grade_id]
     assert old in source, (grade_id, old)
     return notebook(chapter, **{grade_id: source.replace(old, new)})
+
+
+def mutant(chapter: Crafting, *edits: tuple[str, str, str]):
+    """A correct notebook with each (answer grade_id, old, new) edit made. Mistakes in different
+    exercises can share a submission (a batch runs the notebook once per submission): each still
+    costs only its own test cell's points."""
+    notebook = chapter.correct()
+    for grade_id, old, new in edits:
+        cell = cell_of(notebook, grade_id)
+        assert old in cell.source, (grade_id, old)
+        cell.source = cell.source.replace(old, new)
+    return notebook
 
 
 def as_data(value):
@@ -95,3 +108,27 @@ def assert_nothing_leaked_or_left(graded: dict, secrets: tuple[str, ...]) -> Non
             text = path.read_text(errors="replace")
             assert not [s for s in secrets if s in text], path.name
     assert oracles_left_behind(since=graded["started"]) == []
+
+
+def hostile_replies():
+    """Replies a sandboxed notebook may send instead of an answer: any of them must fail the check
+    with a message, never break the grader's comparison."""
+    import torch
+
+    opaque = wire.Opaque("Cheater")
+    return [None, 3, True, "ok", opaque, [], {}, [["value"]], [["raised", 1, 2]], {"layers": "x"},
+            {"layers": {}, "loaded": ""}, {"loss": torch.zeros(2)}, {"loss": torch.tensor(1.0), "has_graph": True},
+            [{"returned": (opaque, 1.0)}, {}], [{"returned": (1.0, 2.0), "weights": "x"}] * 2, torch.zeros(3, 2)]
+
+
+def assert_hostile_replies_fail(name: str) -> None:
+    check = find_check(name)
+    hidden, _ = load_instructor_half(REPO, name.split(".")[0])
+    for case in check.visible_cases() + hidden[name][:1]:
+        expected = check.expected(case)
+        for reply in hostile_replies():
+            try:
+                check.compare(case, reply, expected)
+            except CheckFailed:
+                continue
+            raise AssertionError(f"{name} accepted {reply!r}")

@@ -23,7 +23,7 @@ def test_each_submission_gets_exactly_the_points_it_earned(batch, name):
 
 def test_feedback_explains_visible_misses_and_hides_hidden_cases(batch):
     feedback = batch["output"] / "feedback"
-    page = (feedback / "mutant_classifier_first_position.html").read_text()
+    page = (feedback / "mutant_label_final_block_ignored_classifier_first_position.html").read_text()
     assert "the logits come from the FIRST position" in page
     page = (feedback / "library_through_alias.html").read_text()
     assert "baum_sweet_label uses `reference_label`, which line 1 of your answers binds to" in page

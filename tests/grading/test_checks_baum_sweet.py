@@ -3,7 +3,7 @@ hidden; typical wrong answers fail with a message that says what is wrong; the l
 
 import pytest
 
-from checking import every_case, notebook, replaced
+from checking import assert_hostile_replies_fail, every_case, notebook, replaced
 from course_lib.checks import find_check
 from course_lib.grading.checks import CheckFailed
 from crafting import Crafting
@@ -56,9 +56,9 @@ def test_the_library_is_ruled_out_even_through_an_alias_bound_in_the_answer_cell
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ('for bit in bits]', 'for bit in reversed(bits)]', "encode(10, 4) (10 = 1010 in binary): expected [0, 0, 0, 0, 0, "
-                                                      "0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1], got [0, 0, 0, 0, 0, 0, 0, 0, 0, "
-                                                      "0, 0, 0, 1, 2, 1, 2]."),
+    ('for bit in bits]', 'for bit in reversed(bits)]',
+     "encode(10, 4) (10 = 1010 in binary): expected [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1], "
+     "got [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1, 2]."),
     ("[0] * (width - len(bits)) + [2 if bit == \"1\" else 1 for bit in bits]",
      "[2 if bit == \"1\" else 1 for bit in bits] + [0] * (width - len(bits))", "encode(10, 4) (10 = 1010 in binary)"),
     ("dtype=torch.long", "dtype=torch.int32", "encode(10, 4) has dtype torch.int32; use torch.long"),
@@ -81,7 +81,8 @@ def test_wrong_codes_are_explained(old, new, message):
 ])
 def test_wrong_classifiers_are_explained(old, new, message):
     with pytest.raises(CheckFailed) as failure:
-        find_check("baum_sweet.classifier").run_visible(replaced(BAUM_SWEET, "classifier", old, new)["BaumSweetClassifier"])
+        wrong = replaced(BAUM_SWEET, "classifier", old, new)["BaumSweetClassifier"]
+        find_check("baum_sweet.classifier").run_visible(wrong)
     assert message in str(failure.value)
 
 
@@ -92,3 +93,8 @@ def test_a_label_right_only_on_the_visible_numbers_fails_a_hidden_case():
     find_check("baum_sweet.baum_sweet_label").run_visible(lookup["baum_sweet_label"])
     with pytest.raises(CheckFailed):
         every_case("baum_sweet.baum_sweet_label", lookup["baum_sweet_label"])
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTS))
+def test_hostile_replies_fail_with_a_message(name):
+    assert_hostile_replies_fail(name)

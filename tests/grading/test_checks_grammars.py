@@ -4,7 +4,7 @@ hidden; typical wrong answers fail with a message that says what is wrong; short
 import pytest
 
 from adversarial_grammars import STACK_NEVER_POPS
-from checking import every_case, notebook, replaced
+from checking import assert_hostile_replies_fail, every_case, notebook, replaced
 from course_lib.checks import find_check
 from course_lib.grading.checks import CheckFailed
 from crafting import Crafting
@@ -49,10 +49,10 @@ def test_the_validators_and_regular_expressions_are_ruled_out_on_the_source():
     assert "is_dyck uses `check`, which line 1 of your answers binds to `grammars.is_valid`" in \
         dyck.judge_sources([alias], "is_dyck")
     automaton = find_check("grammars.ndfa_accepts").rule
-    regex = "import re\n\n\ndef ndfa_accepts(text):\n    return bool(re.fullmatch(r's((abc!)*(uvw!)*(klm!)*)s', text))\n"
+    regex = "import re\n\n\ndef ndfa_accepts(text):\n    return bool(re.fullmatch('s((abc!)*(uvw!)*(klm!)*)s', text))\n"
     assert "ndfa_accepts uses `re.fullmatch`, which this exercise rules out." in \
         automaton.judge_sources([regex], "ndfa_accepts")
-    aliased = "import re as patterns\n\n\ndef ndfa_accepts(text):\n    return bool(patterns.fullmatch('s(abc!)*s', text))\n"
+    aliased = "import re as patterns\n\n\ndef ndfa_accepts(text):\n    return bool(patterns.fullmatch('s(abc!)*s', text))"
     assert "ndfa_accepts uses `patterns`, which line 1 of your answers binds to `import re`" in \
         automaton.judge_sources([aliased], "ndfa_accepts")
     assert automaton.judge_sources([GRAMMARS.answers["ndfa_accepts"]], "ndfa_accepts") == ""
@@ -77,7 +77,8 @@ def test_wrong_losses_are_explained(old, new, message):
 
 @pytest.mark.parametrize("old, new, message", [
     ("    optimizer.zero_grad()\n", "", "the first step was right, the second not: its gradient norm is"),
-    ("    optimizer.step()\n", "    optimizer.step()\n    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip_norm)\n",
+    ("    optimizer.step()\n",  # the norm measured again after clipping: the clipped norm is returned
+     "    optimizer.step()\n    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip_norm)\n",
      "step 1: the gradient norm train_step returned (before clipping) is wrong"),
     ("return loss.item(), float(grad_norm)", "return loss.item()",
      "train_step should return the tuple (loss, grad_norm); got"),
@@ -102,3 +103,8 @@ def test_the_step_is_graded_with_the_reference_loss_not_the_students():
 ])
 def test_wrong_fractions_are_explained(old, new, message):
     assert message in failure_of("grammars.valid_fraction", replaced(GRAMMARS, "valid_fraction", old, new))
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTS))
+def test_hostile_replies_fail_with_a_message(name):
+    assert_hostile_replies_fail(name)
