@@ -67,6 +67,25 @@ def perform(request: dict, target):
     return chapter_op(request["op"])(request, target)
 
 
+def perform_each(request: dict, target) -> list:
+    """``target(*args)`` for each argument list of ``request["calls"]``, every outcome kept apart as
+    data: ``["value", v]`` or ``["raised", error type name, message]``. For checks of many small
+    inputs (strings to recognise, numbers to label), one request per case instead of one per input,
+    and a raised error is an answer to compare (``encode`` must raise ValueError) rather than the
+    end of the case. A chapter offers it by listing it in its ``OPS``."""
+    outcomes = []
+    for args in request["calls"]:
+        try:
+            value = target(*args)
+        except Exception as error:
+            outcomes.append(["raised", type(error).__name__[:100], str(error)[:300]])
+            continue
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):  # np.bool_, np.int64: a plain scalar
+            value = value.item()
+        outcomes.append(["value", value])
+    return outcomes
+
+
 def chapter_op(op: str):
     """The function behind ``op`` = "chapter.name", a request a chapter's checks define (e.g.
     stepping a cell): ``OPS[name]`` of ``course_lib/checks/<chapter>.py``, called as
@@ -129,6 +148,40 @@ class Check:
             got = wire.loads(wire.dumps(wire.encode(value)))  # as the grader sees it
             self.compare(case, got, self.expected(case))
         return self.summary(len(cases))
+
+
+def outcomes_of(got, count: int, function: str) -> list:
+    """The outcomes of an ``each`` request (see :func:`perform_each`) as the grader decoded them, or
+    CheckFailed when the reply is not ``count`` of them."""
+    def well_formed(outcome) -> bool:
+        return isinstance(outcome, list) and (
+            (len(outcome) == 2 and outcome[0] == "value")
+            or (len(outcome) == 3 and outcome[0] == "raised" and all(isinstance(s, str) for s in outcome[1:])))
+
+    if not (isinstance(got, list) and len(got) == count and all(map(well_formed, got))):
+        raise CheckFailed(f"{function} could not be called on the check's inputs.")
+    return got
+
+
+class EachCheck(Check):
+    """A function checked on many inputs in one request (:func:`perform_each`): ``case.args`` =
+    (list of argument tuples,), ``case.context["expected"]`` the answers, written out or computed
+    when the case was made. Subclasses set ``op`` to their chapter's "<chapter>.each"."""
+
+    def __init__(self, cases):
+        self._cases = cases
+
+    def visible_cases(self):
+        return self._cases
+
+    def request(self, case):
+        return {"op": self.op, "target": self.target, "calls": [list(args) for args in case.args[0]]}
+
+    def expected(self, case):
+        return case.context["expected"]
+
+    def label(self, case):
+        return case.label or f"{self.target} on {len(case.args[0])} inputs"
 
 
 # torch's default generator is one per process: two grader threads seeding and drawing at once would

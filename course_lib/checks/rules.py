@@ -197,28 +197,32 @@ class ForbiddenRule(Rule):
         return ""
 
     def judge_sources(self, sources: list[str], target: str) -> str:
-        """As :meth:`Rule.judge_sources`, and a name the answer cells bind at their top level to a
-        forbidden object (``from course_lib.data import collate_padded as pad``, ``fused = torch.lstm_cell``)
-        counts as that object wherever the answer uses it."""
-        problem = super().judge_sources(sources, target)
-        if problem:
-            return problem
+        return super().judge_sources(sources, target) or self._judge_aliases(sources, target)
+
+    def _judge_aliases(self, sources: list[str], target: str) -> str:
+        """'' unless the answer, or a function of the answer cells it reaches, reads a name that a
+        top-level statement of the answer cells binds to what is ruled out (``from torch.nn import
+        LSTMCell as Cell``, ``validate = grammars.is_valid``): the definition alone shows no mention."""
         trees = [tree for tree in map(parse, sources) if tree is not None]
-        aliases = {}
+        definitions = top_level_definitions(trees)
+        read, pending, reached = set(), [target], set()
+        while pending:
+            name = pending.pop()
+            if name in reached or name not in definitions:
+                continue
+            reached.add(name)
+            names = {sub.id for sub in ast.walk(definitions[name]) if isinstance(sub, ast.Name)}
+            read |= names
+            pending += names
         for tree in trees:
             for statement in tree.body:
-                if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    mention = self._mentions(statement)
-                    aliases.update({name: mention for name, _ in _bound_names(statement)} if mention else {})
-        definitions, used, pending = top_level_definitions(trees), {target}, [target]
-        while pending:  # the target and every answer-cell function or class it uses
-            for sub in ast.walk(definitions[pending.pop()]):
-                if isinstance(sub, ast.Name) and sub.id in aliases:
-                    return (f"{target} uses `{sub.id}`, which your answer binds to `{aliases[sub.id]}`: this "
-                            f"exercise rules it out. {self.advice}")
-                if isinstance(sub, ast.Name) and sub.id in definitions and sub.id not in used:
-                    used.add(sub.id)
-                    pending.append(sub.id)
+                if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    continue
+                aliases = sorted({name for name, _ in _bound_names(statement)} & read)
+                mention = self._mentions(statement) if aliases else ""
+                if mention:
+                    return (f"{target} uses `{aliases[0]}`, which line {statement.lineno} of your answers binds to "
+                            f"`{mention}`; this exercise rules that out. {self.advice}")
         return ""
 
     def judge_definition(self, definitions, target, seen) -> str:

@@ -20,6 +20,6 @@ def test_each_submission_gets_exactly_the_points_it_earned(batch, name):
 
 def test_the_feedback_names_the_mistake(batch):
     feedback = batch["output"] / "feedback"
-    assert "collate uses `pad_batch`, which your answer binds to" in (feedback / "aliased_library_collate.html").read_text()
+    assert "collate uses `pad_batch`, which line 1 of your answers binds to" in (feedback / "aliased_library_collate.html").read_text()
     assert "True at padding" in (feedback / "mutant_mask_true_at_padding.html").read_text()
     assert "Elman body" in (feedback / "mutant_elman_body_for_lstm.html").read_text()

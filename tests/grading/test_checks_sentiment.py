@@ -121,7 +121,7 @@ def test_the_library_collate_is_ruled_out_under_any_name():
     assert "collate uses `collate_padded`" in rule.judge_sources(["def collate(batch):\n    return collate_padded(batch)\n"],
                                                                  "collate")
     aliased = "from course_lib.data import collate_padded as pad\n\ndef collate(batch):\n    return pad(batch)\n"
-    assert "collate uses `pad`, which your answer binds to `import course_lib.data.collate_padded`" \
+    assert "collate uses `pad`, which line 1 of your answers binds to `import course_lib.data.collate_padded`" \
         in rule.judge_sources([aliased], "collate")
     assert rule.judge_sources(["pad = 0\n\ndef collate(batch):\n    return pad\n"], "collate") == ""
     fetched = "import course_lib.data as D\n\ndef collate(batch):\n    return getattr(D, {})(batch)\n"
