@@ -184,6 +184,51 @@ class ForbiddenRule(Rule):
                     return text
         return ""
 
+    def judge_sources(self, sources: list[str], target: str) -> str:
+        problem = super().judge_sources(sources, target)
+        if problem:
+            return problem
+        return self._through_top_level(trees=[t for t in map(parse, sources) if t is not None], target=target)
+
+    def _through_top_level(self, trees: list[ast.Module], target: str) -> str:
+        """'' or the name through which ``target`` (or a helper it calls) reaches a forbidden thing bound
+        by a top-level statement of an answer cell (``from course_lib import data as tools``,
+        ``Cell = nn.LSTMCell``): :meth:`judge_definition` reads definitions only."""
+        statements = [node for tree in trees for node in tree.body
+                      if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        tainted: dict[str, str] = {}  # name -> the forbidden thing it was bound to
+        changed = True
+        while changed:  # `a = nn.LSTMCell` then `b = a`: follow the chain
+            changed = False
+            for statement in statements:
+                # `import course_lib.data, torch`: only the alias that imports a forbidden thing is tainted
+                parts = ([type(statement)(**{**vars(statement), "names": [alias]}) for alias in statement.names]
+                         if isinstance(statement, (ast.Import, ast.ImportFrom)) else [statement])
+                for node in parts:
+                    names = {name for name, _ in _bound_names(node)} - set(tainted)
+                    if not names:
+                        continue
+                    mention = self._mentions(node) or next(
+                        (tainted[sub.id] for sub in ast.walk(node)
+                         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in tainted), "")
+                    if mention:
+                        tainted.update(dict.fromkeys(names, mention))
+                        changed = True
+        definitions = top_level_definitions(trees)
+        pending, seen = [target], set()
+        while tainted and pending:
+            name = pending.pop()
+            if name in seen or name not in definitions:
+                continue
+            seen.add(name)
+            for sub in ast.walk(definitions[name]):
+                if isinstance(sub, ast.Name) and sub.id in tainted and isinstance(sub.ctx, ast.Load):
+                    return (f"{target} uses `{sub.id}`, which an answer cell binds to `{tainted[sub.id]}`: this "
+                            f"exercise rules that out. {self.advice}")
+                if isinstance(sub, ast.Name) and sub.id in definitions:
+                    pending.append(sub.id)
+        return ""
+
     def judge_definition(self, definitions, target, seen) -> str:
         if target in seen:
             return ""
