@@ -150,16 +150,17 @@ def reference_logits(parts: dict, cell: str, ids, num_layers: int):
         return None
     embed_size = embedding_weight.shape[1]
     hidden_size = linear.get("weight").shape[1] if isinstance(linear.get("weight"), torch.Tensor) else 0
-    embedding = nn.Embedding(*embedding_weight.shape)
-    recurrent = RECURRENT[cell](embed_size, hidden_size, num_layers, batch_first=True)
-    output = nn.Linear(hidden_size, embedding_weight.shape[0])
     try:
+        # seeded: building modules draws from torch's generator, which other grading threads seed
+        embedding, recurrent, output = seeded(0, lambda: (
+            nn.Embedding(*embedding_weight.shape), RECURRENT[cell](embed_size, hidden_size, num_layers, batch_first=True),
+            nn.Linear(hidden_size, embedding_weight.shape[0])))
         with torch.no_grad():
             embedding.weight.copy_(embedding_weight)
             recurrent.load_state_dict(recurrent_weights)
             output.load_state_dict(linear)
             return output(recurrent(embedding(ids))[0])
-    except (RuntimeError, KeyError, TypeError, IndexError):
+    except (RuntimeError, KeyError, TypeError, IndexError, ValueError):
         return None
 
 
@@ -167,7 +168,7 @@ class CharRnnCheck(Check):
     """CharRNN's parameter count, shapes, carried state, and its logits against torch.nn with its own
     weights: ``case.args`` = (cell, seed, V, E, H, layers, B, T)."""
 
-    name, target, op = "char_lm.char_rnn", "CharRNN", "char_rnn"
+    name, target, op = "char_lm.char_rnn", "CharRNN", "char_lm.char_rnn"
 
     def __init__(self, cases):
         self._cases = cases
@@ -186,7 +187,7 @@ class CharRnnCheck(Check):
 
     def request(self, case):
         cell, seed, V, E, H, layers, _, _ = case.args
-        return {"op": "char_lm.char_rnn", "target": self.target, "args": [V, E, H],
+        return {"op": self.op, "target": self.target, "args": [V, E, H],
                 "kwargs": {"num_layers": layers, "cell": cell, "dropout": 0.1}, "seed": seed, "ids": self.ids(case)}
 
     def expected(self, case):
@@ -308,7 +309,7 @@ class SampleCheck(Check):
     """sample() against course_lib.sample.generate on a fixed model with seeded draws: ``case.args`` =
     (model seed, prompt, num_chars, T, draw seed); ``case.kwargs`` may set the model's dropout."""
 
-    name, target, op, rule = "char_lm.sample", "sample", "sample", OWN_SAMPLER
+    name, target, op, rule = "char_lm.sample", "sample", "char_lm.sample", OWN_SAMPLER
 
     def __init__(self, cases):
         self._cases = cases
@@ -324,7 +325,7 @@ class SampleCheck(Check):
     def request(self, case):
         seed, prompt, num_chars, temperature, draw_seed = case.args
         dropout = case.kwargs.get("dropout", 0.0)
-        return {"op": "char_lm.sample", "target": self.target, "dropout": dropout, "prompt": list(prompt),
+        return {"op": self.op, "target": self.target, "dropout": dropout, "prompt": list(prompt),
                 "weights": fixed_model(seed, dropout).state_dict(), "num_chars": num_chars,
                 "temperature": temperature, "draw_seed": draw_seed}
 

@@ -89,7 +89,7 @@ def perform_windows(request: dict, batch_at):
 class BatchCheck(Check):
     """batch_at against every full window of StreamWindows: ``case.args`` = (N, B, T, seed)."""
 
-    name, target, op, rule = "word_lm.batch_at", "batch_at", "windows", OWN_BATCHES
+    name, target, op, rule = "word_lm.batch_at", "batch_at", "word_lm.windows", OWN_BATCHES
 
     def __init__(self, cases):
         self._cases = cases
@@ -107,7 +107,7 @@ class BatchCheck(Check):
 
     def request(self, case):
         num_tokens, batch_size, num_steps, seed = case.args
-        return {"op": "word_lm.windows", "target": self.target, "ids": random_stream(num_tokens, seed),
+        return {"op": self.op, "target": self.target, "ids": random_stream(num_tokens, seed),
                 "batch_size": batch_size, "num_steps": num_steps, "ks": list(range(len(self.expected(case))))}
 
     def compare(self, case, got, expected):
@@ -165,7 +165,7 @@ def leaf(shape, seed) -> dict:
 class DetachCheck(Check):
     """detach_state on None, a GRU tensor, an LSTM pair and nested states: ``case.args`` = (spec,)."""
 
-    name, target, op, rule = "word_lm.detach_state", "detach_state", "detach", OWN_DETACH
+    name, target, op, rule = "word_lm.detach_state", "detach_state", "word_lm.detach", OWN_DETACH
 
     def __init__(self, cases):
         self._cases = cases
@@ -177,7 +177,7 @@ class DetachCheck(Check):
         return f"detach_state({case.label})"
 
     def request(self, case):
-        return {"op": "word_lm.detach", "target": self.target, "state": case.args[0]}
+        return {"op": self.op, "target": self.target, "state": case.args[0]}
 
     def expected(self, case):
         def values(spec):  # tuples for tuples and lists: the exercise asks for a tuple
@@ -297,7 +297,7 @@ class EpochCheck(Check):
     """train_epoch's weights and mean NLL after one epoch against course_lib.train.fit: ``case.args`` =
     (cell, seed, V, H, B, T, length); ``case.kwargs``: lr, clip_norm."""
 
-    name, target, op, rule = "word_lm.train_epoch", "train_epoch", "train_epoch", OWN_EPOCH
+    name, target, op, rule = "word_lm.train_epoch", "train_epoch", "word_lm.train_epoch", OWN_EPOCH
 
     def __init__(self, cases):
         self._cases = cases
@@ -312,7 +312,7 @@ class EpochCheck(Check):
 
     def request(self, case):
         model, windows = stream_problem(case, 0.3, True)
-        return model_request("word_lm.train_epoch", self.target, case, model, windows, lr=case.kwargs["lr"],
+        return model_request(self.op, self.target, case, model, windows, lr=case.kwargs["lr"],
                              clip_norm=case.kwargs["clip_norm"])
 
     def expected(self, case, **mistake):
@@ -382,7 +382,7 @@ class PerplexityCheck(Check):
     """perplexity(model, windows) against course_lib.train.evaluate with Perplexity: ``case.args`` =
     (cell, seed, V, H, B, T, length), the last window may be short; ``case.context``: dropout, uniform."""
 
-    name, target, op, rule = "word_lm.perplexity", "perplexity", "perplexity", OWN_PERPLEXITY
+    name, target, op, rule = "word_lm.perplexity", "perplexity", "word_lm.perplexity", OWN_PERPLEXITY
 
     def __init__(self, cases):
         self._cases = cases
@@ -399,7 +399,7 @@ class PerplexityCheck(Check):
                 f"of {B}x{T}, last {windows[-1][0].shape[1]} wide)")
 
     def request(self, case):
-        return model_request("word_lm.perplexity", self.target, case, *stream_problem(case, 0.5, False))
+        return model_request(self.op, self.target, case, *stream_problem(case, 0.5, False))
 
     def expected(self, case):
         return library_perplexity(*stream_problem(case, 0.5, False))["perplexity"]

@@ -7,7 +7,7 @@ from crafting import Crafting, edit
 
 CHAR_LM = Crafting("char_lm")
 C, B = "correct", "blank"
-expect = CHAR_LM.expect
+expect, mutant = CHAR_LM.expect, CHAR_LM.replace_each
 
 LIBRARY_WINDOWS = '''from course_lib import data as stream_tools
 
@@ -31,35 +31,33 @@ TUNED_TO_VISIBLE = ("next_id = torch.multinomial(next_char_distribution(last, te
                     "                           if generator is None or generator.initial_seed() == 0\n"
                     "                           else last.argmax(dim=-1, keepdim=True))")
 
+
+
+INVERSE_TEMPERATURE = ("next_char_distribution", "logits / temperature", "logits * temperature")
+TARGETS_NOT_SHIFTED = ("tbptt_windows", "streams[:, start + 1:stop + 1]", "streams[:, start:stop]")
+LOOP_START_NOT_WALKED_BACK = ("find_loop", "while start > 0", "while False")
+SAMPLE_BY_ARGMAX = ("sample", "if temperature == 0:", "if True:")
+STATE_NOT_CARRIED = ("char_rnn", "self.rnn(self.embedding(ids), state)", "self.rnn(self.embedding(ids))")
+SAMPLE_WITH_DROPOUT_ON = ("sample", "    model.eval()\n", "")
+DROPOUT_AT_EVALUATION = ("char_rnn", "self.output(self.dropout(hidden))", "self.output(F.dropout(hidden, 0.1, training=True))")
+
+# Eight entries: one nbgrader chunk with --jobs 2 (a second chunk costs as much again).
 BATCH = {
     "correct": (CHAR_LM.correct(), expect(C), "ok"),
     "blank": (CHAR_LM.blank(), expect(B), "ok"),
-    # typical wrong answers
-    "mutant_inverse_temperature": (CHAR_LM.replace_in("next_char_distribution", "logits / temperature",
-                                                      "logits * temperature"),
-                                   expect(C, ["test_next_char_distribution", "test_sample"]), "ok"),
-    "mutant_sample_by_argmax": (CHAR_LM.replace_in("sample", "if temperature == 0:", "if True:"),
-                                expect(C, ["test_sample"]), "ok"),
-    "mutant_sample_with_dropout_on": (CHAR_LM.replace_in("sample", "    model.eval()\n", ""),
-                                      expect(C, ["test_sample"]), "ok"),
-    "mutant_targets_not_shifted": (CHAR_LM.replace_in("tbptt_windows", "streams[:, start + 1:stop + 1]",
-                                                      "streams[:, start:stop]"),
-                                   expect(C, ["test_tbptt_windows"]), "ok"),
-    "mutant_state_not_carried": (CHAR_LM.replace_in("char_rnn", "self.rnn(self.embedding(ids), state)",
-                                                    "self.rnn(self.embedding(ids))"),
-                                 expect(C, ["test_char_rnn"]), "ok"),
-    "mutant_dropout_at_evaluation": (CHAR_LM.replace_in("char_rnn", "self.output(self.dropout(hidden))",
-                                                        "self.output(F.dropout(hidden, 0.1, training=True))"),
-                                     expect(C, ["test_char_rnn"]), "ok"),
-    "mutant_loop_start_not_walked_back": (CHAR_LM.replace_in("find_loop", "while start > 0", "while False"),
-                                          expect(C, ["test_find_loop"]), "ok"),
+    # typical wrong answers; the inverse temperature also breaks the sampler, which calls it
+    "mutant_inverse_temperature_unshifted_targets_loop_start": (
+        mutant(INVERSE_TEMPERATURE, TARGETS_NOT_SHIFTED, LOOP_START_NOT_WALKED_BACK),
+        expect(C, ["test_next_char_distribution", "test_sample", "test_tbptt_windows", "test_find_loop"]), "ok"),
+    "mutant_argmax_sampling_state_not_carried": (mutant(SAMPLE_BY_ARGMAX, STATE_NOT_CARRIED),
+                                                 expect(C, ["test_sample", "test_char_rnn"]), "ok"),
+    "mutant_dropout_on_when_sampling_and_evaluating": (mutant(SAMPLE_WITH_DROPOUT_ON, DROPOUT_AT_EVALUATION),
+                                                       expect(C, ["test_sample", "test_char_rnn"]), "ok"),
     # from-scratch rule, judged on the source: the library through a top-level alias and getattr
     "library_windows_through_alias": (edit(CHAR_LM.correct(), "tbptt_windows", source=LIBRARY_WINDOWS),
                                       expect(C, ["test_tbptt_windows"]), "ok"),
-    # attacks: references patched inside the sandbox; a sampler tuned to the visible seed
-    "patched_references": (edit(CHAR_LM.replace_in("tbptt_windows", "streams[:, start + 1:stop + 1]",
-                                                   "streams[:, start:stop]"),
-                                "make_streams", before=PATCHED_REFERENCES),
+    # attacks: references patched inside the sandbox (with unshifted targets); a sampler tuned to the visible seed
+    "patched_references": (edit(mutant(TARGETS_NOT_SHIFTED), "make_streams", before=PATCHED_REFERENCES),
                            expect(C, ["test_tbptt_windows"]), "ok"),
     "sample_tuned_to_visible_seed": (CHAR_LM.replace_in("sample", *TUNED_TO_VISIBLE), expect(C, ["test_sample"]), "ok"),
 }

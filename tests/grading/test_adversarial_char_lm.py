@@ -20,7 +20,7 @@ def test_each_submission_gets_exactly_the_points_it_earned(batch, name):
 
 def test_feedback_names_the_mistake_and_hides_hidden_cases(batch):
     feedback = batch["output"] / "feedback"
-    assert "the inverse temperature" in (feedback / "mutant_inverse_temperature.html").read_text()
+    assert "the inverse temperature" in (feedback / "mutant_inverse_temperature_unshifted_targets_loop_start.html").read_text()
     assert "stream_tools" in (feedback / "library_windows_through_alias.html").read_text()
     tuned = (feedback / "sample_tuned_to_visible_seed.html").read_text()
     assert "a hidden case of sample failed" in tuned and "draws seeded 11" not in tuned

@@ -20,8 +20,8 @@ def test_each_submission_gets_exactly_the_points_it_earned(batch, name):
 
 def test_feedback_names_the_mistake_and_hides_hidden_cases(batch):
     feedback = batch["output"] / "feedback"
-    assert "what leaving out id 0 (ignore_index=0) gives" in (feedback / "mutant_ignore_index_drops_id_0.html").read_text()
-    assert "the state is not carried" in (feedback / "mutant_state_not_carried.html").read_text()
+    combined = (feedback / "mutant_detach_returns_list_state_not_carried_ignore_index_0.html").read_text()
+    assert "what leaving out id 0 (ignore_index=0) gives" in combined and "the state is not carried" in combined
     assert "library_detach" in (feedback / "library_detach_through_alias.html").read_text()
     tuned = (feedback / "train_epoch_tuned_to_visible.html").read_text()
     assert "a hidden case of train_epoch failed" in tuned and "clip 0.5" not in tuned
