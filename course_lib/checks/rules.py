@@ -197,32 +197,49 @@ class ForbiddenRule(Rule):
         return ""
 
     def judge_sources(self, sources: list[str], target: str) -> str:
-        return super().judge_sources(sources, target) or self._judge_aliases(sources, target)
+        problem = super().judge_sources(sources, target)
+        if problem:
+            return problem
+        return self._through_top_level(trees=[t for t in map(parse, sources) if t is not None], target=target)
 
-    def _judge_aliases(self, sources: list[str], target: str) -> str:
-        """'' unless the answer, or a function of the answer cells it reaches, reads a name that a
-        top-level statement of the answer cells binds to what is ruled out (``from torch.nn import
-        LSTMCell as Cell``, ``validate = grammars.is_valid``): the definition alone shows no mention."""
-        trees = [tree for tree in map(parse, sources) if tree is not None]
+    def _through_top_level(self, trees: list[ast.Module], target: str) -> str:
+        """'' or the name through which ``target`` (or a helper it calls) reaches a forbidden thing bound
+        by a top-level statement of an answer cell (``from course_lib import data as tools``,
+        ``Cell = nn.LSTMCell``): :meth:`judge_definition` reads definitions only."""
+        statements = [node for tree in trees for node in tree.body
+                      if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        tainted: dict[str, tuple[str, int]] = {}  # name -> (the forbidden thing it was bound to, line)
+        changed = True
+        while changed:  # `a = nn.LSTMCell` then `b = a`: follow the chain
+            changed = False
+            for statement in statements:
+                # `import course_lib.data, torch`: only the alias that imports a forbidden thing is tainted
+                parts = ([type(statement)(**{**vars(statement), "names": [alias]}) for alias in statement.names]
+                         if isinstance(statement, (ast.Import, ast.ImportFrom)) else [statement])
+                for node in parts:
+                    names = {name for name, _ in _bound_names(node)} - set(tainted)
+                    if not names:
+                        continue
+                    mention = self._mentions(node) or next(
+                        (tainted[sub.id][0] for sub in ast.walk(node)
+                         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in tainted), "")
+                    if mention:
+                        tainted.update(dict.fromkeys(names, (mention, node.lineno)))
+                        changed = True
         definitions = top_level_definitions(trees)
-        read, pending, reached = set(), [target], set()
-        while pending:
+        pending, seen = [target], set()
+        while tainted and pending:
             name = pending.pop()
-            if name in reached or name not in definitions:
+            if name in seen or name not in definitions:
                 continue
-            reached.add(name)
-            names = {sub.id for sub in ast.walk(definitions[name]) if isinstance(sub, ast.Name)}
-            read |= names
-            pending += names
-        for tree in trees:
-            for statement in tree.body:
-                if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    continue
-                aliases = sorted({name for name, _ in _bound_names(statement)} & read)
-                mention = self._mentions(statement) if aliases else ""
-                if mention:
-                    return (f"{target} uses `{aliases[0]}`, which line {statement.lineno} of your answers binds to "
-                            f"`{mention}`; this exercise rules that out. {self.advice}")
+            seen.add(name)
+            for sub in ast.walk(definitions[name]):
+                if isinstance(sub, ast.Name) and sub.id in tainted and isinstance(sub.ctx, ast.Load):
+                    mention, line = tainted[sub.id]
+                    return (f"{target} uses `{sub.id}`, which line {line} of your answers binds to `{mention}`; "
+                            f"this exercise rules that out. {self.advice}")
+                if isinstance(sub, ast.Name) and sub.id in definitions:
+                    pending.append(sub.id)
         return ""
 
     def judge_definition(self, definitions, target, seen) -> str:

@@ -331,6 +331,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
     shutil.rmtree(work, ignore_errors=True)  # a killed run's leftovers (the template holds hidden tests)
     work.mkdir(mode=0o700)
     started = time.monotonic()
+    torch_threads = None  # this process's torch threads, put back when the batch ends
     try:
         template = prepare_template(work / "template", chapter, solutions_dir, limits, trusted=True,
                                     isolate_network=False)
@@ -347,7 +348,14 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
             shutil.rmtree(work / "template")
             template = prepare_template(work / "template", chapter, solutions_dir, limits, trusted=False,
                                         isolate_network=isolated)
-        elif sandbox:
+        else:
+            # The checks compute expected values on small tensors, `jobs` at a time: one torch thread each.
+            # A pool of threads per job only fights the sandboxes for the cores (tiny LSTMs ran 20x slower).
+            import torch
+
+            torch_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        if plan is not None and sandbox:
             problem = probe(isolated=True)
             if problem:
                 raise GradingRefused(f"no sandbox for the submissions' code on this machine: {problem}. Install "
@@ -393,6 +401,8 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                 finished(record_chunk(prepared, template, chapter, output_dir, work / f"chunk-{start}"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
     result = sorted(grades.values(), key=lambda g: g.student)
     write_grades_csv(output_dir / "grades.csv", result, cells)
     mode = ("trusted checks, " + ("bubblewrap sandbox" if isolated else "NO sandbox")) if plan is not None \

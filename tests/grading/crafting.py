@@ -80,6 +80,16 @@ class Crafting:
         cell.source = cell.source.replace(old, new)
         return notebook
 
+    def replace_each(self, *edits):
+        """A correct notebook with several ``(grade_id, old, new)`` replacements: mistakes in different
+        exercises, so that each cell's points still say which one it caught (fewer files, one batch chunk)."""
+        notebook = self.correct()
+        for grade_id, old, new in edits:
+            cell = cell_of(notebook, grade_id)
+            assert old in cell.source, (grade_id, old)
+            cell.source = cell.source.replace(old, new)
+        return notebook
+
 
 def write_batch(batch: dict, folder: Path) -> Path:
     """Write every crafted submission as ``<name>.ipynb`` in ``folder`` (a flat LMS-style download)."""
