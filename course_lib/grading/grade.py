@@ -47,10 +47,11 @@ from course_lib.grading.course import (STATUS_VARIABLE, check_config_loaded, mak
                                        repository_root, solution_notebook)
 from course_lib.grading.integrity import find_tampering
 from course_lib.grading.isolation import SandboxLimits, probe
+from course_lib.grading.lms import DownloadView, LmsOptions, view_download, write_lms_grades
 from course_lib.grading.pipeline import (feedback_config, legacy_config, trusted_config,
                                          write_legacy_kernelspec)
 from course_lib.grading.recorder import Recorder, RecorderFailed
-from course_lib.grading.submissions import find_submissions, load_submission, unique_ids
+from course_lib.grading.submissions import clean_id, find_submissions, load_submission, unique_ids
 from course_lib.grading.tools import venv_command
 from course_lib.grading.trusted import ChapterPlan, grade_notebook, make_plan
 from course_lib.grading.verdicts import VERDICTS_VARIABLE, copy_mathjax, write_feedback_template
@@ -87,10 +88,12 @@ class StudentGrade:
     entry: str = ""
     digest: str = ""
     student_seconds: float = 0.0  # how long the student's own code ran (not in grades.csv)
+    penalty_percent: float = 0.0  # late work: the total is reduced by this much
 
     @property
     def total(self) -> float:
-        return sum(score for score in self.scores.values() if score is not None)
+        points = sum(score for score in self.scores.values() if score is not None)
+        return round(points * (1 - self.penalty_percent / 100), 4) if self.penalty_percent else points
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Job:
     plan: ChapterPlan | None      # None: the legacy kernel path
     isolated: bool
     content: bytes | None = None  # the file's bytes, read by the grader (a cluster's worker cannot see it)
+    penalty_percent: float = 0.0  # late work (course_lib.grading.lms)
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> dict[str, float]:
@@ -196,7 +200,8 @@ class Prepared:
 def prepare_one(job: Job) -> Prepared:
     """The per-submission work of a trusted chapter, data in and data out (a worker can run it):
     load and check the file, run its notebook in the sandbox, decide every test cell's verdict."""
-    grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry)
+    grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry,
+                         penalty_percent=job.penalty_percent)
     prepared = Prepared(grade, events=[job.note] if job.note else [])
     try:
         submission = load_submission(job.student, job.path, job.content)
@@ -266,7 +271,8 @@ def _grade_legacy(job: Job, notebook: nbformat.NotebookNode, grade: StudentGrade
 
 def grade_legacy_one(job: Job) -> StudentGrade:
     """Grade one submission of a legacy chapter (its kernel decides); always a row, never an exception."""
-    grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry)
+    grade = StudentGrade(job.student, {grade_id: 0.0 for grade_id in job.cells}, entry=job.entry,
+                         penalty_percent=job.penalty_percent)
     events = [job.note] if job.note else []
     # The legacy kernel's Unix socket lives in the course copy: its path must stay under 108 bytes.
     short = Path(tempfile.mkdtemp(prefix="grade-"))
@@ -323,13 +329,16 @@ def _load_rows(path: Path) -> dict[tuple[str, str], StudentGrade]:
 
 def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: int = 1,
                 limits: Limits = Limits(), solutions_dir: Path | None = None, progress=None,
-                sandbox: bool = True, legacy_kernel: bool = False, scheduler: str | None = None) -> list[StudentGrade]:
+                sandbox: bool = True, legacy_kernel: bool = False, scheduler: str | None = None,
+                lms: LmsOptions | None = None) -> list[StudentGrade]:
     """Grade every entry of ``submissions_dir`` for ``chapter``; write the reports to ``output_dir``.
 
     ``sandbox=False`` runs submissions without isolation (see :data:`NO_SANDBOX_RISK`);
     ``legacy_kernel=True`` allows the old, forgeable kernel path for chapters without checks;
     ``scheduler`` (a Dask scheduler's address) sends each submission's sandboxed run to that cluster
-    (:mod:`course_lib.grading.cluster`) instead of ``jobs`` local threads.
+    (:mod:`course_lib.grading.cluster`) instead of ``jobs`` local threads; ``lms`` reads the
+    folder as that LMS's download (ids, attempts, late penalties) and also writes the grades file it
+    imports (:mod:`course_lib.grading.lms`).
     Raises :class:`GradingRefused` when neither is allowed and needed.
     """
     solutions_dir = Path(solutions_dir or repository_root() / "solutions")
@@ -369,13 +378,23 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                                          f"Install bubblewrap (`apt-get install bubblewrap`). {NO_SANDBOX_RISK}")
             rows_file = output_dir / "rows.jsonl"
             done = _load_rows(rows_file)
-            ids = unique_ids(list(found))
+            view = view_download(lms, found, Path(submissions_dir)) if lms else DownloadView()
+            graded = [e for e in found if e not in view.receipts and e not in view.superseded]
+            ids = unique_ids(graded, view.ids)
             grades: dict[str, StudentGrade] = {}
+            earlier_attempts = []
+            for entry, latest in view.superseded.items():
+                earlier_attempts.append(StudentGrade(
+                    clean_id(f"{view.ids[entry]}-earlier-{load_digest(found[entry])[:6]}"), {g: 0.0 for g in cells},
+                    f"not graded: an earlier attempt; the latest ({latest[:80]}) is graded", entry,
+                    load_digest(found[entry])))
             pending = []
-            for entry, path in found.items():
+            for entry in graded:
+                path = found[entry]
                 student, note = ids[entry]
+                note = "; ".join(n for n in (note, view.notes.get(entry, "")) if n)
                 job = Job(chapter, entry, student, note, path, template, work / "students" / student, output_dir,
-                          cells, limits, plan, isolated)
+                          cells, limits, plan, isolated, penalty_percent=view.penalties.get(entry, 0.0))
                 digest = load_digest(path)
                 previous = done.get((entry, digest)) if digest else None
                 if previous is not None and previous.student == student:
@@ -392,6 +411,8 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                         progress(grade)
                 write_grades_csv(output_dir / "grades.csv", sorted(grades.values(), key=lambda g: g.student), cells)
 
+            finished([g for g in earlier_attempts if (g.entry, g.digest) not in done])
+            grades.update({g.entry: g for g in earlier_attempts})
             with tqdm(total=len(found), initial=len(grades), desc=f"grading {chapter}", unit="submission",
                       file=sys.stderr, disable=None) as bar:
                 if plan is None:
@@ -407,6 +428,8 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
         shutil.rmtree(work, ignore_errors=True)
     result = sorted(grades.values(), key=lambda g: g.student)
     write_grades_csv(output_dir / "grades.csv", result, cells)
+    if lms:
+        write_lms_file(lms, view, result, cells, output_dir)
     mode = ("trusted checks, " + ("bubblewrap sandbox" if isolated else "NO sandbox")
             + (f", Dask cluster at {scheduler}" if scheduler else "")) if plan is not None \
         else "legacy kernel, network isolation " + ("on" if isolated else "OFF")
@@ -441,6 +464,22 @@ def _grade_trusted(pending: list[Job], runner: SubmissionRunner, recorder: Recor
                 else:
                     ready.append(runner.result(future, running.pop(future)))
                     advance(1)
+
+
+def write_lms_file(lms: LmsOptions, view: DownloadView, grades: list[StudentGrade], cells: dict[str, float],
+                   output_dir: Path) -> Path:
+    """``grades-<lms>.csv``: the latest attempt of every student the LMS named, in its import format."""
+    rows = []
+    for grade in grades:
+        submission = view.submissions.get(grade.entry)
+        if submission is None or grade.entry in view.superseded:
+            continue
+        pending = any(score is None for score in grade.scores.values())
+        rows.append({"student_id": submission.student_id, "name": submission.name,
+                     "total": grade.total, "comment": grade.status + ("; written answers still to be graded"
+                                                                       if pending else "")})
+    return write_lms_grades(lms.lms, output_dir / f"grades-{lms.lms}.csv", rows, lms.assignment or "grade",
+                            sum(cells.values()), lms.column_id)
 
 
 def load_digest(path: Path | None) -> str:

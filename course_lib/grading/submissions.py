@@ -78,12 +78,14 @@ def clean_id(name: str) -> str:
     return cleaned
 
 
-def unique_ids(names: list[str]) -> dict[str, tuple[str, str]]:
-    """``{entry name: (student id, note)}``; ids that collide after cleaning get -2, -3, ... and a note."""
+def unique_ids(names: list[str], wanted: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """``{entry name: (student id, note)}``; ids that collide after cleaning get -2, -3, ... and a note.
+    ``wanted`` gives the id to derive from for some names (an LMS's student id), else the name."""
     taken: dict[str, str] = {}
     result = {}
+    wanted = wanted or {}
     for name in sorted(names):
-        student = base = clean_id(name)
+        student = base = clean_id(wanted.get(name, name))
         note = ""
         counter = 1
         while student.lower() in taken:

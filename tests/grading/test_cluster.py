@@ -1,0 +1,141 @@
+"""`course grade --scheduler`: the same grading on a real Dask cluster started here on 127.0.0.1.
+
+A scheduler and two worker processes (`dask scheduler`, `dask worker`, as an instructor would
+start them) grade params submissions: the grades.csv must be byte-for-byte the local one, the
+sandbox must run on the workers, and a worker killed while it grades a submission must cost a
+retry on the other worker, not the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from course_lib import cli
+from course_lib.grading.grade import grade_class
+from crafting import REPO, Crafting, edit, write_batch
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is in requirements.txt")
+
+PARAMS = Crafting("params")
+ARGS = ["--timeout", "60", "--notebook-timeout", "120", "--memory", "3072"]
+SLOW = "import time\ntime.sleep(12)\n"  # long enough to be killed mid-submission
+
+
+def batch():
+    slow = edit(PARAMS.correct(), "linear_params", before=SLOW)
+    return {"correct": (PARAMS.correct(), None, ""), "blank": (PARAMS.blank(), None, ""),
+            "slow_correct": (slow, None, "")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two single-thread workers (no nanny: a killed worker stays dead)."""
+    logs = tmp_path_factory.mktemp("dask-logs")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    started = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
+                                 str(port), "--dashboard-address", ":0", "--no-show"], env=env,
+                                stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT,
+                                start_new_session=True)]
+    for name in ("a", "b"):
+        started.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
+                                         "--no-nanny", "--name", name, "--host", "127.0.0.1",
+                                         "--dashboard-address", ":0", "--local-directory", str(logs / name)],
+                                        env=env, stdout=open(logs / f"{name}.log", "w"), stderr=subprocess.STDOUT,
+                                        start_new_session=True))
+    client = distributed.Client(address, timeout=60)
+    client.wait_for_workers(2, timeout=120)
+    yield {"address": address, "client": client, "logs": logs}
+    client.close()
+    for process in started:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    work = tmp_path_factory.mktemp("local")
+    submitted = write_batch(batch(), work / "submitted")
+    output = work / "graded"
+    grade_class("params", submitted, output, jobs=2)
+    return submitted, output
+
+
+def test_a_cluster_gives_exactly_the_local_grades(cluster, local, tmp_path):
+    submitted, local_output = local
+    output = tmp_path / "graded"
+    assert cli.main(["grade", "params", str(submitted), "--output", str(output), "--scheduler",
+                     cluster["address"], *ARGS]) == 0
+    assert (output / "grades.csv").read_text() == (local_output / "grades.csv").read_text()
+    table = (output / "grades.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in table[1:]] == ["blank", "correct", "slow_correct"]
+    assert [line.split(",")[-3] for line in table[1:]] == ["0", "19", "19"]
+    assert "Dask cluster at " + cluster["address"] in (output / "summary.txt").read_text()
+    assert sorted(p.name for p in (output / "feedback").glob("*.html")) == \
+        ["blank.html", "correct.html", "slow_correct.html"]
+
+
+def test_the_workers_run_submissions_in_the_sandbox(cluster):
+    import cloudpickle
+
+    from course_lib.grading.isolation import probe
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+
+    # every worker can build the sandbox, and the notebook there cannot see the repository
+    assert cluster["client"].run(probe) == {w: "" for w in cluster["client"].scheduler_info()["workers"]}
+    seen = cluster["client"].submit(_repository_visible_in_sandbox, str(REPO), pure=False).result(timeout=120)
+    assert seen == "no"
+
+
+def _repository_visible_in_sandbox(repo: str) -> str:
+    from course_lib.grading.isolation import Sandbox, SandboxLimits
+
+    with Sandbox(SandboxLimits(memory_mb=0)) as box:
+        box.send({"cells": [{"index": 0, "source": f"import os\nprint('yes' if os.path.exists({repo!r}) else 'no')"}],
+                  "cell_timeout": 60, "limits": {}})
+        return box.receive(time.monotonic() + 120)["stdout"].strip()
+
+
+def test_a_worker_killed_mid_submission_costs_a_retry_not_the_batch(cluster, local, tmp_path):
+    submitted, local_output = local
+    client = cluster["client"]
+    output = tmp_path / "graded"
+    outcome = {}
+    grading = threading.Thread(target=lambda: outcome.setdefault("code", cli.main(
+        ["grade", "params", str(submitted), "--output", str(output), "--scheduler", cluster["address"], *ARGS])))
+    grading.start()
+    victim = None
+    deadline = time.monotonic() + 180
+    while victim is None and time.monotonic() < deadline:  # a worker grading a submission
+        busy = [worker for worker, keys in client.processing().items()
+                if any("prepare_one" in str(key) for key in keys)]
+        if busy:
+            victim = client.scheduler_info()["workers"][busy[0]]["pid"]
+        time.sleep(0.2)
+    assert victim is not None, "no worker was seen grading"
+    time.sleep(2)  # inside the submission's sandbox now
+    os.kill(victim, signal.SIGKILL)
+    grading.join(timeout=600)
+    assert outcome.get("code") == 0
+    assert (output / "grades.csv").read_text() == (local_output / "grades.csv").read_text()
+    assert len(client.scheduler_info()["workers"]) == 1  # the other worker finished the batch
