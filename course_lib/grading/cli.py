@@ -73,6 +73,33 @@ def lms_options(args: argparse.Namespace) -> LmsOptions | None:
     return LmsOptions(args.lms, tz, policy, times, args.lms_assignment or args.chapter, args.lms_column_id or "")
 
 
+def run_grade_written(args: argparse.Namespace) -> int:
+    from course_lib.grading.written import WrittenError, merge
+
+    try:
+        if args.action == "formgrader":
+            if not args.target:
+                print("course grade-written formgrader: name the folder to make the course in")
+                return 1
+            merge(Path(args.output), keep_course=Path(args.target))
+            print(f"an nbgrader course with every student's notebook is in {args.target} (it holds the chapter's "
+                  "source, hidden tests included: keep it to yourself). Grade the written answers there with "
+                  f"`cd {args.target} && jupyter lab` (Nbgrader > Formgrader > Manual Grading), then run "
+                  f"`course grade-written merge {args.output} --gradebook {Path(args.target) / 'gradebook.db'}`.")
+            return 0
+        if bool(args.target) == bool(args.gradebook):
+            print("course grade-written merge: give the scores CSV or --gradebook (not both)")
+            return 1
+        changed = merge(Path(args.output), Path(args.target) if args.target else None,
+                        Path(args.gradebook) if args.gradebook else None)
+    except (WrittenError, NbgraderError, LmsError) as error:
+        print(f"course grade-written: {error}")
+        return 1
+    print(f"updated {len(changed)} student(s) in {Path(args.output) / 'grades.csv'} and their feedback pages"
+          + (f": {', '.join(changed[:20])}" if changed else " (no graded rows in the file)"))
+    return 0
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "release", help="regenerate notebooks/ from solutions/ with nbgrader",
@@ -141,3 +168,17 @@ def add_parser(subparsers) -> None:
     lms.add_argument("--moodle-worksheet", metavar="CSV",
                      help="Moodle's grading worksheet: its 'Last modified (submission)' gives the times")
     grade.set_defaults(func=run_grade)
+
+    written = subparsers.add_parser(
+        "grade-written", help="merge people's points for written answers into a graded batch",
+        description="`course grade` writes OUTPUT/written/<question>.html (every answer side by side) and "
+        "OUTPUT/written/scores.csv. `merge OUTPUT CSV` puts the points and comments filled in there into "
+        "grades.csv and regenerates the students' feedback; `formgrader OUTPUT DIR` makes an nbgrader course in "
+        "DIR for grading them in nbgrader's formgrader instead, and `merge OUTPUT --gradebook DIR/gradebook.db` "
+        "takes the points from it.")
+    written.add_argument("action", choices=["merge", "formgrader"])
+    written.add_argument("output", metavar="OUTPUT", help="the --output folder of `course grade`")
+    written.add_argument("target", nargs="?", metavar="CSV|DIR",
+                         help="merge: the filled-in scores.csv; formgrader: the folder to make the course in")
+    written.add_argument("--gradebook", metavar="DB", help="merge: take the points from this formgrader gradebook")
+    written.set_defaults(func=run_grade_written)

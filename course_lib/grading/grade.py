@@ -55,6 +55,7 @@ from course_lib.grading.submissions import clean_id, find_submissions, load_subm
 from course_lib.grading.tools import venv_command
 from course_lib.grading.trusted import ChapterPlan, grade_notebook, make_plan
 from course_lib.grading.verdicts import VERDICTS_VARIABLE, copy_mathjax, write_feedback_template
+from course_lib.grading.written import BATCH_FILE, write_pages
 
 NO_SANDBOX_RISK = ("`course grade --no-sandbox` grades without isolation: the submissions' code then runs as "
                    "you, can read and change every file you can (the gradebook, solutions/, grader/, other "
@@ -356,6 +357,8 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
             template = prepare_template(work / "template", chapter, solutions_dir, limits, trusted=True,
                                         isolate_network=False, recorder=recorder)
             release = nbformat.read(template / "release" / chapter / f"{chapter}.ipynb", as_version=4)
+            (output_dir / BATCH_FILE).write_text(json.dumps(
+                {"chapter": chapter, "solutions": str(solutions_dir.resolve()), "cells": cells}) + "\n")
             plan = make_plan(chapter, release, course_root)
             isolated = sandbox
             if plan is None:
@@ -430,6 +433,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
     write_grades_csv(output_dir / "grades.csv", result, cells)
     if lms:
         write_lms_file(lms, view, result, cells, output_dir)
+    write_pages(output_dir, release)
     mode = ("trusted checks, " + ("bubblewrap sandbox" if isolated else "NO sandbox")
             + (f", Dask cluster at {scheduler}" if scheduler else "")) if plan is not None \
         else "legacy kernel, network isolation " + ("on" if isolated else "OFF")
