@@ -15,7 +15,15 @@
 3. each finished row is appended to ``output_dir/rows.jsonl`` and ``grades.csv`` is rewritten, so
    a killed grader leaves what it finished and a re-run skips submissions graded already (same
    file content, by SHA-256); ``feedback/<student>.html``, ``autograded/<student>.ipynb`` and
-   ``summary.txt`` complete the output. A progress bar with an ETA shows the batch.
+   ``summary.txt`` complete the output, with ``written/`` (written answers side by side and a
+   scores CSV for people, :mod:`course_lib.grading.written`), ``similarity/`` (answers suspiciously
+   alike, :mod:`course_lib.grading.similarity`) and, with an LMS, ``grades-<lms>.csv``
+   (:mod:`course_lib.grading.lms`). A progress bar with an ETA shows the batch.
+
+Throughput: nbgrader's part runs in ONE long-lived process per batch
+(:mod:`course_lib.grading.recorder`), pipelined with the sandboxes: while it records one chunk,
+the next submissions run. ``scheduler=`` sends the sandboxes to a Dask cluster
+(:mod:`course_lib.grading.cluster`).
 
 Chapters whose test cells do not name checks yet are graded the old way only on request
 (``legacy_kernel=True``): their kernel decides pass or fail and can forge it (issue 13).
@@ -51,6 +59,7 @@ from course_lib.grading.lms import DownloadView, LmsOptions, view_download, writ
 from course_lib.grading.pipeline import (feedback_config, legacy_config, trusted_config,
                                          write_legacy_kernelspec)
 from course_lib.grading.recorder import Recorder, RecorderFailed
+from course_lib.grading.similarity import write_report as write_similarity_report
 from course_lib.grading.submissions import clean_id, find_submissions, load_submission, unique_ids
 from course_lib.grading.tools import venv_command
 from course_lib.grading.trusted import ChapterPlan, grade_notebook, make_plan
@@ -434,6 +443,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
     if lms:
         write_lms_file(lms, view, result, cells, output_dir)
     write_pages(output_dir, release)
+    write_similarity_report(output_dir, release)
     mode = ("trusted checks, " + ("bubblewrap sandbox" if isolated else "NO sandbox")
             + (f", Dask cluster at {scheduler}" if scheduler else "")) if plan is not None \
         else "legacy kernel, network isolation " + ("on" if isolated else "OFF")

@@ -122,3 +122,10 @@ def test_nbgraders_formgrader_can_grade_them_instead(graded, tmp_path):
         gradebook.db.commit()
     assert cli.main(["grade-written", "merge", str(output), "--gradebook", str(course / "gradebook.db")]) == 0
     assert (table(output)["correct"][QUESTION], table(output)["correct"]["total"]) == ("2", "21")
+
+
+def test_course_grade_reports_identical_code_as_similar_and_blank_answers_not(graded):
+    with (graded / "similarity" / "pairs.csv").open() as handle:
+        pairs = {(row["student"], row["other_student"]) for row in csv.DictReader(handle)}
+    assert pairs == {("correct", "xss")}
+    assert (graded / "similarity" / "index.html").is_file()
