@@ -235,6 +235,20 @@ def record_chunk(prepared: list[Prepared], template: Path, chapter: str, output_
     """nbgrader's part for a chunk of prepared submissions, in a copy of the template: the recorder's
     ONE autograde (scores from the verdicts, in its gradebook) and ONE generate_feedback for all of
     them; returns their rows."""
+    try:
+        _record(prepared, template, chapter, output_dir, work, recorder)
+    except Exception as error:  # the grader's own failure (a full disk, ...): these rows say so, the batch goes on
+        for item in prepared:
+            if item.notebook is not None:
+                item.events.append(f"grading failed: recording with nbgrader: {type(error).__name__}: {str(error)[:200]}")
+    shutil.rmtree(work, ignore_errors=True)
+    for item in prepared:
+        item.grade.status = "; ".join(item.events) or "ok"
+    return [item.grade for item in prepared]
+
+
+def _record(prepared: list[Prepared], template: Path, chapter: str, output_dir: Path, work: Path,
+            recorder: Recorder) -> None:
     root = Path(shutil.copytree(template, work / "course"))
     verdicts = work / "verdicts"
     verdicts.mkdir()
@@ -248,7 +262,7 @@ def record_chunk(prepared: list[Prepared], template: Path, chapter: str, output_
         try:
             reply = recorder.record(root, chapter, verdicts, timeout=120 + 20 * len(recorded))
         except RecorderFailed as error:
-            reply = {"ok": False, "error": f"time limit ({error})" if "within" in str(error) else str(error)}
+            reply = {"ok": False, "error": str(error)}
         scores = reply.get("scores", {}) if reply.get("ok") else {}
         log = reply.get("autograde_log", "") or reply.get("error", "") or reply.get("log", "")
         for item in recorded:
@@ -260,10 +274,6 @@ def record_chunk(prepared: list[Prepared], template: Path, chapter: str, output_
             if not _collect(root, chapter, student, output_dir):
                 item.events.append("feedback not written: "
                                    + (reply.get("feedback_log", "").strip().splitlines() or ["no output"])[-1][:200])
-    shutil.rmtree(work, ignore_errors=True)
-    for item in prepared:
-        item.grade.status = "; ".join(item.events) or "ok"
-    return [item.grade for item in prepared]
 
 
 def _grade_legacy(job: Job, notebook: nbformat.NotebookNode, grade: StudentGrade) -> list[str]:

@@ -116,6 +116,31 @@ def _repository_visible_in_sandbox(repo: str) -> str:
         return box.receive(time.monotonic() + 120)["stdout"].strip()
 
 
+def test_course_regenerate_runs_each_chapter_on_a_worker(cluster, tmp_path):
+    import json
+
+    import nbformat
+
+    from course_lib.regenerate import main as regenerate
+
+    setup = "from course_lib.results import report, check_targets"
+    chapters = {"good": [setup, "report('accuracy', 0.75, at_least=0.5)", "check_targets()"],
+                "broken": [setup, "report('first', 1.0)", "raise RuntimeError('the data set is missing')"]}
+    for chapter, cells in chapters.items():
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        (tmp_path / "solutions" / chapter).mkdir(parents=True)
+        nbformat.write(notebook, tmp_path / "solutions" / chapter / f"{chapter}.ipynb")
+    output = tmp_path / "out"
+    assert regenerate(["--course", str(tmp_path), "--output", str(output), "--profile", "smoke", "--quiet",
+                       "--scheduler", cluster["address"], "--timeout", "300"]) == 1  # broken fails
+    results = json.loads((output / "results.json").read_text())["chapters"]
+    assert {name: entry["status"] for name, entry in results.items()} == {"broken": "failed", "good": "ok"}
+    assert [(f["name"], f["value"], f["met"]) for f in results["good"]["figures"]] == [("accuracy", 0.75, True)]
+    assert "the data set is missing" in results["broken"]["error"]
+    assert (output / "good" / "good.ipynb").is_file() and (output / "broken" / "regenerate.log").is_file()
+
+
 def test_a_worker_killed_mid_submission_costs_a_retry_not_the_batch(cluster, local, tmp_path):
     submitted, local_output = local
     client = cluster["client"]
@@ -139,3 +164,4 @@ def test_a_worker_killed_mid_submission_costs_a_retry_not_the_batch(cluster, loc
     assert outcome.get("code") == 0
     assert (output / "grades.csv").read_text() == (local_output / "grades.csv").read_text()
     assert len(client.scheduler_info()["workers"]) == 1  # the other worker finished the batch
+
