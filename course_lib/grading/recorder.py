@@ -35,13 +35,13 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from course_lib.grading.course import NbgraderError
+from course_lib.grading.tools import end_process_group, venv_command
 from course_lib.grading.verdicts import VERDICTS_VARIABLE
 
 
@@ -71,8 +71,6 @@ class Recorder:
         self.close()
 
     def _start(self) -> None:
-        from course_lib.grading.tools import venv_command
-
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([str(Path(venv_command("nbgrader")).parent), env.get("PATH", "")])
         self.process = subprocess.Popen([sys.executable, "-m", "course_lib.grading.recorder"],
@@ -82,23 +80,9 @@ class Recorder:
         self._buffer = b""
 
     def close(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        self.process = None
+        if self.process is not None:
+            end_process_group(self.process)
+            self.process = None
 
     def request(self, message: dict, timeout: float) -> dict:
         """Send one request and wait at most ``timeout`` seconds for its reply."""
