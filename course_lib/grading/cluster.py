@@ -59,14 +59,24 @@ class SubmissionRunner:
 
 
 @contextlib.contextmanager
-def submission_runner(jobs: int, scheduler: str | None = None, timeout: float = 30) -> Iterator[SubmissionRunner]:
-    """``jobs`` local threads, or the Dask cluster whose scheduler listens at ``scheduler``."""
+def submission_runner(jobs: int, scheduler: str | None = None, timeout: float = 30,
+                      require_sandbox: bool = True) -> Iterator[SubmissionRunner]:
+    """``jobs`` local threads, or the Dask cluster whose scheduler listens at ``scheduler`` (whose
+    workers must all be able to build the sandbox, unless ``require_sandbox`` is False)."""
     if not scheduler:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             yield SubmissionRunner(pool, remote=False)
         return
     client = connect(scheduler, timeout)
     try:
+        if require_sandbox:
+            from course_lib.grading.isolation import probe
+
+            problems = {worker: problem for worker, problem in client.run(probe).items() if problem}
+            if problems:
+                worker, problem = next(iter(problems.items()))
+                raise ClusterUnavailable(f"{len(problems)} worker(s) cannot build the sandbox, e.g. {worker}: "
+                                         f"{problem}. Install bubblewrap there (`apt-get install bubblewrap`).")
         # pure=False: two identical notebooks are two submissions, each graded (and each its own row)
         yield SubmissionRunner(client.get_executor(pure=False), remote=True)
     finally:

@@ -154,7 +154,7 @@ def _run_nbgrader(root: Path, args: list[str], env: dict[str, str], timeout: flo
         return None, output
 
 
-def _collect(root: Path, chapter: str, student: str, output_dir: Path) -> bool:
+def collect_outputs(root: Path, chapter: str, student: str, output_dir: Path) -> bool:
     """Copy the feedback page and the autograded notebook to the output; True if the page was there."""
     copy_mathjax(output_dir / "feedback")
     feedback = root / "feedback" / student / chapter / f"{chapter}.html"
@@ -192,7 +192,7 @@ def _nbgrader_round(job: Job, notebook: nbformat.NotebookNode, env_extra: dict[s
         return None, "nbgrader failed: " + (log.strip().splitlines() or ["no output"])[-1][:200], log
     _, feedback_log = _run_nbgrader(root, ["generate_feedback", job.chapter, "--student", job.student, "--force"],
                                     env, 600)
-    written = _collect(root, job.chapter, job.student, job.output_dir)
+    written = collect_outputs(root, job.chapter, job.student, job.output_dir)
     failure = "" if written else "feedback not written: " + (feedback_log.strip().splitlines() or ["no output"])[-1][:200]
     return {grade_id: (None if c.needs_manual_grade else c.score) for grade_id, c in scores.cells.items()}, failure, log
 
@@ -271,7 +271,7 @@ def _record(prepared: list[Prepared], template: Path, chapter: str, output_dir: 
                 item.events.append("nbgrader failed: " + (log.strip().splitlines() or ["no output"])[-1][:200])
                 continue
             item.grade.scores = {g: (None if manual else score) for g, (score, manual) in scores[student].items()}
-            if not _collect(root, chapter, student, output_dir):
+            if not collect_outputs(root, chapter, student, output_dir):
                 item.events.append("feedback not written: "
                                    + (reply.get("feedback_log", "").strip().splitlines() or ["no output"])[-1][:200])
 
@@ -334,7 +334,7 @@ def prepare_template(root: Path, chapter: str, solutions_dir: Path, limits: Limi
     return course
 
 
-def _load_rows(path: Path) -> dict[tuple[str, str], StudentGrade]:
+def load_rows(path: Path) -> dict[tuple[str, str], StudentGrade]:
     """Rows a previous run finished, by (entry, file hash); a damaged line is ignored."""
     rows = {}
     if path.is_file():
@@ -399,7 +399,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                     raise GradingRefused(f"no sandbox for the submissions' code on this machine: {problem}. "
                                          f"Install bubblewrap (`apt-get install bubblewrap`). {NO_SANDBOX_RISK}")
             rows_file = output_dir / "rows.jsonl"
-            done = _load_rows(rows_file)
+            done = load_rows(rows_file)
             view = view_download(lms, found, Path(submissions_dir)) if lms else DownloadView()
             graded = [e for e in found if e not in view.receipts and e not in view.superseded]
             ids = unique_ids(graded, view.ids)
@@ -443,7 +443,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                             finished([future.result()])
                             bar.update(1)
                 else:
-                    with submission_runner(jobs, scheduler) as runner:
+                    with submission_runner(jobs, scheduler, require_sandbox=isolated) as runner:
                         _grade_trusted(pending, runner, recorder, template, chapter, output_dir, work,
                                        finished, bar.update)
     finally:

@@ -195,7 +195,7 @@ def merge(output_dir: Path, scores_file: Path | None = None, gradebook: Path | N
           keep_course: Path | None = None) -> list[str]:
     """Merge people's points (a scores CSV, or a formgrader gradebook) into ``output_dir``; returns the
     students whose rows changed. See the module docstring."""
-    from course_lib.grading.grade import (_collect, _load_rows, StudentGrade, prepare_template, Limits,
+    from course_lib.grading.grade import (Limits, StudentGrade, collect_outputs, load_rows, prepare_template,
                                           write_grades_csv)
     from course_lib.grading.recorder import Recorder
 
@@ -205,7 +205,7 @@ def merge(output_dir: Path, scores_file: Path | None = None, gradebook: Path | N
         raise WrittenError(f"{output_dir} is not the output folder of `course grade` (no {BATCH_FILE})")
     batch = json.loads(batch_file.read_text())
     chapter, cells = batch["chapter"], {k: float(v) for k, v in batch["cells"].items()}
-    rows = _load_rows(output_dir / "rows.jsonl")
+    rows = load_rows(output_dir / "rows.jsonl")
     latest = {grade.student: grade for grade in rows.values()}
     with tempfile.TemporaryDirectory(prefix="written-") as scratch, Recorder() as recorder:
         template = prepare_template(Path(scratch) / "template", chapter, Path(batch["solutions"]), Limits(),
@@ -245,7 +245,7 @@ def merge(output_dir: Path, scores_file: Path | None = None, gradebook: Path | N
             old = latest[student]
             scores = {g: (None if manual else score) for g, (score, manual) in reply["scores"][student].items()}
             grade = StudentGrade(**{**asdict(old), "scores": scores})
-            _collect(root, chapter, student, output_dir)
+            collect_outputs(root, chapter, student, output_dir)
             with (output_dir / "rows.jsonl").open("a") as handle:
                 handle.write(json.dumps(asdict(grade)) + "\n")
             latest[student] = grade
