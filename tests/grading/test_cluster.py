@@ -30,10 +30,14 @@ ARGS = ["--timeout", "60", "--notebook-timeout", "120", "--memory", "3072"]
 SLOW = "import time\ntime.sleep(12)\n"  # long enough to be killed mid-submission
 
 
+PEEK = f"import os\nprint('repository', 'VISIBLE' if os.path.exists({str(REPO)!r}) else 'hidden')\n"
+
+
 def batch():
     slow = edit(PARAMS.correct(), "linear_params", before=SLOW)
+    peek = edit(PARAMS.correct(), "linear_params", before=PEEK)  # says in its feedback what it could see
     return {"correct": (PARAMS.correct(), None, ""), "blank": (PARAMS.blank(), None, ""),
-            "slow_correct": (slow, None, "")}
+            "slow_correct": (slow, None, ""), "peek": (peek, None, "")}
 
 
 def free_port() -> int:
@@ -87,33 +91,20 @@ def test_a_cluster_gives_exactly_the_local_grades(cluster, local, tmp_path):
                      cluster["address"], *ARGS]) == 0
     assert (output / "grades.csv").read_text() == (local_output / "grades.csv").read_text()
     table = (output / "grades.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in table[1:]] == ["blank", "correct", "slow_correct"]
-    assert [line.split(",")[-3] for line in table[1:]] == ["0", "19", "19"]
+    assert [line.split(",")[0] for line in table[1:]] == ["blank", "correct", "peek", "slow_correct"]
+    assert [line.split(",")[-3] for line in table[1:]] == ["0", "19", "19", "19"]
     assert "Dask cluster at " + cluster["address"] in (output / "summary.txt").read_text()
     assert sorted(p.name for p in (output / "feedback").glob("*.html")) == \
-        ["blank.html", "correct.html", "slow_correct.html"]
+        ["blank.html", "correct.html", "peek.html", "slow_correct.html"]
+    # the submission ran in the sandbox on a worker: the repository did not exist for it
+    page = (output / "feedback" / "peek.html").read_text()
+    assert "repository hidden" in page and "repository VISIBLE" not in page
 
 
-def test_the_workers_run_submissions_in_the_sandbox(cluster):
-    import cloudpickle
-
+def test_every_worker_builds_the_sandbox(cluster):
     from course_lib.grading.isolation import probe
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
-
-    # every worker can build the sandbox, and the notebook there cannot see the repository
     assert cluster["client"].run(probe) == {w: "" for w in cluster["client"].scheduler_info()["workers"]}
-    seen = cluster["client"].submit(_repository_visible_in_sandbox, str(REPO), pure=False).result(timeout=120)
-    assert seen == "no"
-
-
-def _repository_visible_in_sandbox(repo: str) -> str:
-    from course_lib.grading.isolation import Sandbox, SandboxLimits
-
-    with Sandbox(SandboxLimits(memory_mb=0)) as box:
-        box.send({"cells": [{"index": 0, "source": f"import os\nprint('yes' if os.path.exists({repo!r}) else 'no')"}],
-                  "cell_timeout": 60, "limits": {}})
-        return box.receive(time.monotonic() + 120)["stdout"].strip()
 
 
 def test_course_regenerate_runs_each_chapter_on_a_worker(cluster, tmp_path):
@@ -151,11 +142,12 @@ def test_a_worker_killed_mid_submission_costs_a_retry_not_the_batch(cluster, loc
     grading.start()
     victim = None
     deadline = time.monotonic() + 180
+    pids = client.run(os.getpid)  # {worker address: its process id}
     while victim is None and time.monotonic() < deadline:  # a worker grading a submission
         busy = [worker for worker, keys in client.processing().items()
                 if any("prepare_one" in str(key) for key in keys)]
         if busy:
-            victim = client.scheduler_info()["workers"][busy[0]]["pid"]
+            victim = pids[busy[0]]
         time.sleep(0.2)
     assert victim is not None, "no worker was seen grading"
     time.sleep(2)  # inside the submission's sandbox now
