@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 
+import distributed  # dask[distributed], in requirements.txt
 import pytest
 
 from course_lib import cli
 from course_lib.grading.grade import grade_class
 from crafting import REPO, Crafting, edit, write_batch
 
-distributed = pytest.importorskip("distributed", reason="dask[distributed] is in requirements.txt")
 
 PARAMS = Crafting("params")
 ARGS = ["--timeout", "60", "--notebook-timeout", "120", "--memory", "3072"]
