@@ -12,6 +12,9 @@ so the executed notebook keeps its figures whatever ``MPLBACKEND`` says. Written
 
 Each chapter runs in a process of its own (``--jobs`` at a time: on a GPU the chapters share the
 card well, as most of their kernels are small), so one chapter's crash never stops the others.
+With ``--scheduler ADDRESS`` each chapter runs on a worker of that Dask cluster instead (one
+chapter per worker thread: start GPU workers with ``--nthreads 1``), which needs the course
+folder at the same path; the chapter's files come back as data and are written here.
 The command prints a table and exits 1 when a chapter failed or missed a target.
 """
 
@@ -138,19 +141,66 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
+def run_chapter_elsewhere(root: Path, chapter: str, profile: str, timeout: float | None) -> tuple[dict, dict]:
+    """:func:`run_chapter` into a scratch folder of the machine it runs on (a cluster's worker);
+    returns its entry and its files (``{relative path: bytes}``) for the caller to write."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"regenerate-{chapter}-") as scratch:
+        entry = run_chapter(Path(root), chapter, profile, Path(scratch), timeout)
+        folder = Path(scratch) / chapter
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        if isinstance(entry.get("error"), str):
+            entry["error"] = entry["error"].replace(str(folder), f"<output>/{chapter}")
+    return entry, files
+
+
+def _chapter_on_cluster(client, root: Path, chapter: str, profile: str, output: Path, timeout: float | None):
+    """A future of the chapter's entry: run on a worker, its files written under ``output/chapter``."""
+    from concurrent.futures import Future
+
+    remote = client.submit(run_chapter_elsewhere, str(root), chapter, profile, timeout, pure=False)
+    local: Future = Future()
+
+    def write(done) -> None:
+        try:
+            entry, files = done.result()
+            for name, data in files.items():
+                if Path(name).is_absolute() or ".." in Path(name).parts:
+                    continue  # only files inside the chapter's folder
+                target = output / chapter / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            local.set_result(entry)
+        except Exception as error:  # the worker died too often, or the task failed
+            local.set_result({"chapter": chapter, "profile": profile, "wall_seconds": 0.0, "status": STATUS_FAILED,
+                              "error": f"the cluster could not run it: {type(error).__name__}: {str(error)[:300]}",
+                              "figures": [], "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    remote.add_done_callback(write)
+    return local
+
+
 # -------------------------------------------------------------------------------- many chapters
 
 def regenerate(root: Path, chapters: list[str], profile: str, output: Path, jobs: int = 1,
-               timeout: float | None = None, progress: bool = True) -> dict:
-    """Regenerate ``chapters`` (``jobs`` at a time), merge them into ``output/results.json``, return it."""
+               timeout: float | None = None, progress: bool = True, scheduler: str | None = None) -> dict:
+    """Regenerate ``chapters`` (``jobs`` at a time, or on the Dask cluster at ``scheduler``), merge them
+    into ``output/results.json``, return it."""
     from tqdm.auto import tqdm
 
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
     results.setdefault("chapters", {})
+    client = None
+    if scheduler:
+        from course_lib.grading.cluster import connect
+
+        client = connect(scheduler)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_chapter, root, chapter, profile, output, timeout): chapter for chapter in chapters}
+        futures = {(_chapter_on_cluster(client, root, chapter, profile, output, timeout) if client else
+                    pool.submit(run_chapter, root, chapter, profile, output, timeout)): chapter for chapter in chapters}
         bar = tqdm(total=len(futures), desc=f"regenerate ({profile})", unit="chapter", disable=not progress)
         for future in as_completed(futures):
             entry = future.result()
@@ -159,6 +209,8 @@ def regenerate(root: Path, chapters: list[str], profile: str, output: Path, jobs
             bar.write(f"{entry['chapter']}: {entry['status']} in {entry['wall_seconds']:.0f} s")
             bar.update()
         bar.close()
+    if client is not None:
+        client.close()
     results["chapters"] = dict(sorted(results["chapters"].items()))
     _write_json(results_path, results)
     return results
@@ -278,8 +330,12 @@ def run_command(args: argparse.Namespace) -> int:
         entry = execute_chapter(root, args.worker, profile, output)
         _write_json(output / args.worker / "result.json", entry)
         return 0
-    results = regenerate(root, chapters, profile, output, jobs=args.jobs, timeout=args.timeout,
-                         progress=not args.quiet)
+    try:
+        results = regenerate(root, chapters, profile, output, jobs=args.jobs, timeout=args.timeout,
+                             progress=not args.quiet, scheduler=args.scheduler)
+    except RuntimeError as error:  # no cluster at that address
+        print(f"course regenerate: {error}", file=sys.stderr)
+        return 2
     print(table(results, chapters))
     print(f"\nresults: {output / 'results.json'}; executed notebooks: {output}/<chapter>/<chapter>.ipynb")
     if output == default_output(root, profile) and profile in TABLE_PROFILES:
@@ -308,6 +364,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="stop a chapter that runs longer than this and mark it failed (default: none)")
     parser.add_argument("--course", metavar="DIR", help="the course folder (default: this repository)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run each chapter on a worker of this Dask cluster (e.g. tcp://10.0.0.5:8786); the "
+                        "workers need the course folder at the same path")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--worker", metavar="CHAPTER", help=argparse.SUPPRESS)  # one chapter, in-process
     parser.set_defaults(func=run_command)

@@ -33,7 +33,6 @@ import secrets
 import select
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import course_lib
 from course_lib.grading import wire
+from course_lib.grading.tools import end_process_group
 
 NOBODY = 65534
 #: Host user ids for sandboxes when the grader runs as root: one drawn at random per sandbox from a
@@ -179,20 +179,8 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill the sandbox and everything in it; never waits unboundedly."""
-        if self.process.poll() is None:
-            try:  # the whole process group: bubblewrap's monitor, the namespace's init, the oracle
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        # the whole process group: bubblewrap's monitor, the namespace's init, the oracle
+        end_process_group(self.process)
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None

@@ -145,6 +145,12 @@ def main() -> None:
         line = requests.readline(wire.MAX_LINE_BYTES + 1)
         return None if not line else wire.loads(line)
 
+    # The environment's heavy import, done before the first cell (and before the grader's setup
+    # arrives): on a busy machine its seconds must not count against the first cell's time limit.
+    try:
+        import torch  # noqa: F401
+    except Exception:
+        pass
     setup = receive()
     limits = setup.get("limits", {})
     limit_resources(int(limits.get("memory_mb", 0)), int(limits.get("cpu_seconds", 0)),

@@ -78,12 +78,14 @@ def clean_id(name: str) -> str:
     return cleaned
 
 
-def unique_ids(names: list[str]) -> dict[str, tuple[str, str]]:
-    """``{entry name: (student id, note)}``; ids that collide after cleaning get -2, -3, ... and a note."""
+def unique_ids(names: list[str], wanted: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """``{entry name: (student id, note)}``; ids that collide after cleaning get -2, -3, ... and a note.
+    ``wanted`` gives the id to derive from for some names (an LMS's student id), else the name."""
     taken: dict[str, str] = {}
     result = {}
+    wanted = wanted or {}
     for name in sorted(names):
-        student = base = clean_id(name)
+        student = base = clean_id(wanted.get(name, name))
         note = ""
         counter = 1
         while student.lower() in taken:
@@ -96,16 +98,25 @@ def unique_ids(names: list[str]) -> dict[str, tuple[str, str]]:
     return result
 
 
-def load_submission(student: str, path: Path | None) -> Submission:
-    """Read and check one notebook; never raises for a bad file."""
-    if path is None:
-        return Submission(student, None, problem="no notebook submitted")
+def read_limited(path: Path) -> bytes | str:
+    """The bytes of a submission file, or why they cannot be had (too large, unreadable)."""
     try:
         if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return Submission(student, path, problem=f"file larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
-        data = path.read_bytes()
+            return f"file larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB"
+        return path.read_bytes()
     except OSError as error:
-        return Submission(student, path, problem=f"cannot be read ({error.strerror})")
+        return f"cannot be read ({error.strerror})"
+
+
+def load_submission(student: str, path: Path | None, data: bytes | None = None) -> Submission:
+    """Read and check one notebook (``data``: its bytes, read already, e.g. sent to a cluster's worker);
+    never raises for a bad file."""
+    if path is None:
+        return Submission(student, None, problem="no notebook submitted")
+    if data is None:
+        data = read_limited(path)
+        if isinstance(data, str):
+            return Submission(student, path, problem=data)
     digest = hashlib.sha256(data).hexdigest()
     if not data.strip():
         return Submission(student, path, problem="empty file", digest=digest)

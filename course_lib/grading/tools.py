@@ -1,9 +1,10 @@
-"""Finding the command-line tools installed beside this Python, and running them."""
+"""Finding the command-line tools installed beside this Python, running them, and ending them."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,23 @@ def run_tool(name: str, *args: str, cwd: Path, timeout: float | None = None,
     environment["PATH"] = os.pathsep.join([str(Path(command).parent), environment.get("PATH", "")])
     return subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=environment)
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """Kill a child started with ``start_new_session=True`` and its whole process group, wait for it
+    at most 10 s, and close the pipes the grader holds to it."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (process.stdin, process.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass

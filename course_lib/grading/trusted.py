@@ -123,6 +123,9 @@ class Result:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     outputs: dict[int, dict] = field(default_factory=dict)   # cell position -> {"stdout", "error"}
     events: list[str] = field(default_factory=list)   # what went wrong, for the status
+    # Seconds the student's own code ran: their answer cells, and their functions answering checks
+    # (measured by the grader from the messages' arrival; for reports of the grader's overhead).
+    student_seconds: float = 0.0
 
 
 def build_notebook(release: nbformat.NotebookNode, submitted: nbformat.NotebookNode,
@@ -162,8 +165,10 @@ def build_notebook(release: nbformat.NotebookNode, submitted: nbformat.NotebookN
 class _Session:
     """A sandbox with the notebook's cells run, restarted (up to MAX_RESTARTS) when a check breaks it."""
 
-    def __init__(self, cells: list[dict], limits: SandboxLimits, isolated: bool, result: Result):
+    def __init__(self, cells: list[dict], limits: SandboxLimits, isolated: bool, result: Result,
+                 answers: set[int] = frozenset()):
         self.cells, self.limits, self.isolated, self.result = cells, limits, isolated, result
+        self.answers = answers  # positions of the student's answer cells, to time them
         self.box: Sandbox | None = None
         self.starts = 0
         self.skip: set[int] = set()   # cells that killed or hung a sandbox: not run again
@@ -179,6 +184,7 @@ class _Session:
                                   "cpu_seconds": int(self.limits.notebook_timeout * 2) or 0}})
         deadline = time.monotonic() + (self.limits.notebook_timeout or 10**9)
         pending = [c["index"] for c in self.cells if c["index"] not in self.skip]
+        since = time.monotonic()
         while True:
             try:
                 message = self.box.receive(deadline)
@@ -195,6 +201,10 @@ class _Session:
             index = message.get("cell")
             if index in pending:
                 pending.remove(index)
+                now = time.monotonic()
+                if first and index in self.answers:
+                    self.result.student_seconds += now - since
+                since = now
                 if first:
                     self.result.outputs[index] = _cell_output(message)
                 if isinstance(message.get("error"), list) and message["error"][:1] == ["CellTimeout"]:
@@ -216,6 +226,7 @@ class _Session:
             except SandboxBroke:
                 continue
         request = dict(request, id=secrets.randbelow(2**31))  # a reply written ahead cannot match
+        asked = time.monotonic()
         try:
             self.box.send(request)
             reply = self.box.receive(time.monotonic() + (self.limits.cell_timeout or 10**9) + 5)
@@ -223,6 +234,8 @@ class _Session:
             self._event(_why(broke))
             self.close()
             raise
+        finally:
+            self.result.student_seconds += time.monotonic() - asked
         if reply.get("id") != request["id"] or not isinstance(reply.get("ok"), bool):
             return False, ("MalformedReply", "the notebook answered out of turn")
         if reply["ok"]:
@@ -288,7 +301,8 @@ def grade_notebook(plan: ChapterPlan, submitted: nbformat.NotebookNode, limits: 
     to_run = [{"index": i, "source": c.source} for i, c in enumerate(cells[:last_test])
               if c.cell_type == "code" and not is_test_cell(c)]
     answers = [c.source for c in cells if is_answer_cell(c) and c.cell_type == "code"]
-    session = _Session(to_run, limits, isolated, result)
+    session = _Session(to_run, limits, isolated, result,
+                       answers={i for i, c in enumerate(cells) if is_answer_cell(c) and c.cell_type == "code"})
     try:
         for cell in cells:
             if is_test_cell(cell):
