@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from course_lib.course_root import add_course_option, course_folder
 from course_lib.grading.course import NbgraderError
 from course_lib.grading.grade import GradingRefused, Limits, grade_class
 from course_lib.grading.release import release
@@ -13,7 +14,7 @@ from course_lib.grading.release import release
 def run_release(args: argparse.Namespace) -> int:
     chapters = None if args.all or not args.chapters else args.chapters
     try:
-        differing = release(chapters, check_only=args.check)
+        differing = release(chapters, repo=course_folder(args.course), check_only=args.check)
     except (NbgraderError, FileNotFoundError) as error:
         print(f"course release: {error}")
         return 1
@@ -34,8 +35,9 @@ def run_grade(args: argparse.Namespace) -> int:
                     max_output_mb=args.max_output, no_network=not args.allow_network, scratch_mb=args.scratch)
     output = Path(args.output or Path(args.submissions).resolve().parent / f"grades-{args.chapter}")
     try:
+        solutions = Path(args.solutions) if args.solutions else course_folder(args.course) / "solutions"
         grades = grade_class(args.chapter, Path(args.submissions), output, jobs=args.jobs, limits=limits,
-                             solutions_dir=args.solutions, sandbox=not args.no_sandbox,
+                             solutions_dir=solutions, sandbox=not args.no_sandbox,
                              legacy_kernel=args.legacy_kernel,
                              progress=lambda g: tqdm.write(f"  graded {g.student}: {g.total:g} points ({g.status})"))
     except (NbgraderError, FileNotFoundError, GradingRefused) as error:
@@ -57,6 +59,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--all", action="store_true", help="release every chapter (the default)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if notebooks/ differs from a fresh release")
+    add_course_option(parser)
     parser.set_defaults(func=run_release)
 
     grade = subparsers.add_parser(
@@ -92,4 +95,5 @@ def add_parser(subparsers) -> None:
                        "pass or fail, which a submission can forge")
     grade.add_argument("--allow-network", action="store_true",
                        help="legacy kernel path only: do not cut the kernel off the network")
+    add_course_option(grade)
     grade.set_defaults(func=run_grade)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.course import chapters, make_course, nbgrader, repository_root
+from course_lib.course_root import find_course
+from course_lib.grading.course import chapters, make_course, nbgrader
 
 # Cell metadata that carries meaning for students or nbgrader; everything else is editor state.
 KEPT_CELL_METADATA = ("nbgrader", "deletable", "editable", "tags")
@@ -75,7 +76,7 @@ def release(chapter_names: list[str] | None = None, repo: Path | None = None,
     Returns the chapters whose committed files differed from a fresh release. With
     ``check_only=True`` nothing is written: the result is the list of stale chapters.
     """
-    repo = repo or repository_root()
+    repo = repo or find_course()
     solutions_dir, notebooks_dir = repo / "solutions", repo / "notebooks"
     differing = []
     for chapter in chapter_names or chapters(solutions_dir):
