@@ -9,13 +9,14 @@ from course_lib.course_root import add_course_option, course_folder
 from course_lib.grading.course import NbgraderError
 from course_lib.grading.grade import GradingRefused, Limits, grade_class
 from course_lib.grading.release import release
+from course_lib.publish import PublishError
 
 
 def run_release(args: argparse.Namespace) -> int:
     chapters = None if args.all or not args.chapters else args.chapters
     try:
         differing = release(chapters, repo=course_folder(args.course), check_only=args.check)
-    except (NbgraderError, FileNotFoundError) as error:
+    except (NbgraderError, FileNotFoundError, PublishError) as error:
         print(f"course release: {error}")
         return 1
     if args.check:
