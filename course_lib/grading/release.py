@@ -48,7 +48,7 @@ def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
 def generate_release(chapter: str, solutions_dir: Path, output_dir: Path, install_source: str) -> list[Path]:
     """Run ``nbgrader generate_assignment`` on one chapter; write the normalised files to output_dir,
     each notebook starting with the cell that installs ``course_lib`` from ``install_source`` where missing
-    (:mod:`course_lib.grading.setup_cell`)."""
+    (:mod:`course_lib.grading.setup_cell`) and naming its chapter in its metadata (``course.chapter``)."""
     with tempfile.TemporaryDirectory(prefix=f"release-{chapter}-") as tmp:
         root = make_course(Path(tmp), solutions_dir, chapter)
         nbgrader(root, "generate_assignment", chapter, "--force", "--no-db")
@@ -61,6 +61,7 @@ def generate_release(chapter: str, solutions_dir: Path, output_dir: Path, instal
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.suffix == ".ipynb":
                 notebook = normalize_notebook(nbformat.read(source, as_version=4))
+                notebook.metadata["course"] = {"chapter": chapter}  # what `course check` reports
                 write_notebook(insert_setup_cell(notebook, install_source), target)
             else:
                 shutil.copyfile(source, target)
