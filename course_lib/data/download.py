@@ -458,8 +458,9 @@ def missing_files(dataset: str | DataSet, data_dir: str | Path | None = None) ->
 def placement_help(dataset: str | DataSet, data_dir: str | Path | None = None) -> str:
     """Every missing file of a data set, its URL and where to save it, as lines for a person."""
     dataset, root = lookup(dataset), resolve_data_dir(data_dir)
-    lines = [f"Download {'this file' if len(dataset.files) == 1 else 'these files'} (e.g. in a browser) and "
-             "save each where the arrow points, then run your code again:"]
+    one = len(dataset.files) == 1
+    lines = [f"Download {'this file' if one else 'these files'} (e.g. in a browser) and save "
+             f"{'it' if one else 'each'} where the arrow points, then run your code again:"]
     lines += [f"  {source_url(remote)}\n    -> {target}" for remote, target in missing_files(dataset, root)]
     if dataset.archive:
         lines.append(f"  (or extract the archive yourself so that {root / dataset.folder} holds "

@@ -52,9 +52,13 @@ def test_release_writes_the_student_notebook_then_finds_it_fresh(toy_repo):
     text = student.read_text()
     assert "raise NotImplementedError" in text and "return a + b" not in text
     assert "HIDDEN" not in text and "-4" not in text
-    assert json.loads(text)["metadata"] == {"kernelspec": {"display_name": "Python 3 (ipykernel)",
+    assert json.loads(text)["metadata"] == {"course": {"chapter": "toy"},
+                                            "kernelspec": {"display_name": "Python 3 (ipykernel)",
                                                           "language": "python", "name": "python3"},
                                             "language_info": {"name": "python"}}
+    first_cell = json.loads(text)["cells"][0]
+    assert first_cell["id"] == "course-setup" and "git+https://example.org/toy-student.git@t1" in "".join(
+        first_cell["source"])
     first = student.read_bytes()
     assert release(repo=toy_repo) == []  # a second run changes nothing, byte for byte
     assert student.read_bytes() == first
