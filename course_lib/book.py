@@ -40,6 +40,8 @@ from pathlib import Path
 
 import yaml
 
+from course_lib.course_root import add_course_option, find_course
+
 EDITIONS = ("student", "instructor")
 MATHJAX_MODES = ("local", "cdn")
 #: Where ``mathjax_path`` points (relative to ``_static``) when MathJax is served locally.
@@ -222,10 +224,9 @@ def build(root: Path | None = None, edition: str = "student", *, profile: str | 
     come from the cache. ``capture`` returns the tool's output instead of printing it.
     """
     from course_lib import config as course_config  # imports torch: only when building
-    from course_lib.grading.course import repository_root
     from course_lib.grading.tools import venv_command
 
-    root = (root or repository_root()).resolve()
+    root = (root or find_course()).resolve()
     environment = dict(os.environ if env is None else env)
     if profile is None:
         try:
@@ -257,7 +258,7 @@ def build(root: Path | None = None, edition: str = "student", *, profile: str | 
 
 def run_build(args: argparse.Namespace) -> int:
     try:
-        result = build(Path(args.source) if args.source else None, args.edition, profile=args.profile,
+        result = build(Path(args.course) if args.course else None, args.edition, profile=args.profile,
                        mathjax=args.mathjax, fresh=args.all)
     except (BookError, FileNotFoundError) as error:
         print(f"course build: {error}", file=sys.stderr)
@@ -286,8 +287,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mathjax", choices=MATHJAX_MODES, default=None,
                         help="serve MathJax from the local copy or the CDN (default: course_mathjax in _config.yml)")
     parser.add_argument("--all", action="store_true", help="re-read every page (cached cell outputs are reused)")
-    parser.add_argument("--source", metavar="DIR", default=None,
-                        help="the book's folder (default: the repository this course_lib lives in)")
+    add_course_option(parser)
+    parser.add_argument("--source", dest="course", help=argparse.SUPPRESS)  # the old name of --course
     parser.set_defaults(func=run_build)
 
 

@@ -14,6 +14,8 @@ from course_lib import __version__, config
 from course_lib.grading.cli import add_parser as _add_release_parser
 from course_lib.data.cli import add_parser as _add_data_parser
 from course_lib.book import add_parser as _add_build_parser
+from course_lib.check import add_parser as _add_check_parser
+from course_lib.publish import add_parser as _add_publish_parser
 from course_lib.regenerate import add_parser as _add_regenerate_parser
 
 
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parser(subparsers)
     _add_build_parser(subparsers)
     _add_regenerate_parser(subparsers)
+    _add_publish_parser(subparsers)
+    _add_check_parser(subparsers)
     return parser
 
 

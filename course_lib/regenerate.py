@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from course_lib import config
+from course_lib.course_root import add_course_option, course_folder
 from course_lib.results import TargetMissed, format_value, read_results_file, run_description
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -310,9 +311,9 @@ def write_book_tables(root: Path) -> list[Path]:
 # -------------------------------------------------------------------------------- the command
 
 def run_command(args: argparse.Namespace) -> int:
-    from course_lib.grading.course import chapters as known_chapters, repository_root
+    from course_lib.grading.course import chapters as known_chapters
 
-    root = Path(args.course).resolve() if args.course else repository_root()
+    root = course_folder(args.course)
     profile = args.profile or config.profile()
     if profile not in config.PROFILES:
         print(f"course regenerate: unknown profile {profile!r}; use one of {', '.join(config.PROFILES)}.",
@@ -363,7 +364,7 @@ def add_parser(subparsers) -> None:
                         help="chapters run at the same time (default 1; on a GPU, all of them)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="stop a chapter that runs longer than this and mark it failed (default: none)")
-    parser.add_argument("--course", metavar="DIR", help="the course folder (default: this repository)")
+    add_course_option(parser)
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run each chapter on a worker of this Dask cluster (e.g. tcp://10.0.0.5:8786); the "
                         "workers need the course folder at the same path")

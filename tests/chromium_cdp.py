@@ -24,8 +24,7 @@ from pathlib import Path
 
 import websocket
 
-INSTALL_HINT = ("the browser test needs Chromium: run `apt-get install chromium` "
-                "(Debian/Ubuntu, as root) and run the tests again")
+INSTALL_HINT = "run `apt-get install chromium` (Debian/Ubuntu, as root) and run the tests again"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
          "--hide-scrollbars", "--mute-audio", "--window-size=1280,900"]

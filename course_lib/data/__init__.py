@@ -17,6 +17,7 @@ from course_lib.data.download import (
     DataNotFoundError,
     DataSet,
     DownloadError,
+    ensure,
     fetch,
     require,
     status,

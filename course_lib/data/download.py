@@ -14,8 +14,19 @@ place (``os.replace`` is atomic), so an interrupted or corrupted download never 
 that looks like data. IMDB comes as a tarball: once verified, only the labelled reviews are
 extracted (into a temporary folder, renamed into place when complete) and the tarball is deleted.
 
-Loaders call :func:`require`, which raises :class:`DataNotFoundError` -- telling the user the command
-to run -- when the data is not there. :func:`status` is what ``course data list`` shows.
+Loaders call :func:`ensure`: a data set that is not there is fetched on first use (with a progress
+bar, verified), as torchvision's ``download=True`` does, and then read. Two environment variables:
+
+- ``COURSE_OFFLINE=1``: never download on first use (CI sets it: its data directory is complete, and
+  a missing data set must fail, not fetch). :func:`ensure` then raises :class:`DataNotFoundError` with
+  one message that names every missing file, its URL and where to put it -- as it does when a
+  download fails. ``course data fetch`` still downloads when asked.
+- ``COURSE_DATA_MIRROR=URL``: download from a mirror instead of the canonical servers: a canonical
+  ``https://HOST/PATH`` is fetched from ``URL/HOST/PATH`` (a folder laid out like the canonical URLs,
+  e.g. served by ``python -m http.server``). Checksums are the same.
+
+:func:`require` only checks (it raises :class:`DataNotFoundError` naming the fetch command);
+:func:`status` is what ``course data list`` shows.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import secrets
 import shutil
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,12 +67,17 @@ class ChecksumError(DownloadError):
 @dataclass(frozen=True)
 class RemoteFile:
     """One file to download: its canonical URL, sha256, size in bytes, and where it is kept
-    (``path``, relative to the data directory, always with ``/``)."""
+    (``path``, relative to the data directory, always with ``/``). ``also_accepted``: sha256 of other
+    files that are known to serve the same purpose (a mirror's smaller copy of an archive)."""
 
     url: str
     sha256: str
     size: int
     path: str
+    also_accepted: tuple[str, ...] = ()
+
+    def accepts(self, sha256: str) -> bool:
+        return sha256 == self.sha256 or sha256 in self.also_accepted
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,10 @@ REGISTRY: dict[str, DataSet] = {
         DataSet("imdb", "IMDB reviews", (
             RemoteFile("http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
                        "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
-                       84_125_825, "imdb/aclImdb_v1.tar.gz"),
+                       84_125_825, "imdb/aclImdb_v1.tar.gz",
+                       # The same archive with only what the course extracts (train/ and test/ reviews,
+                       # imdb.vocab, README; 28,570,360 bytes): what a course mirror may serve instead.
+                       also_accepted=("1dce03338627b0157cb445acd1ff69292eb744a7fa0e6d36ecb1652dc660dc80",)),
         ), Archive(
             top="aclImdb",
             keep=("train/pos/", "train/neg/", "test/pos/", "test/neg/", "imdb.vocab", "README"),
@@ -148,6 +168,24 @@ REGISTRY: dict[str, DataSet] = {
         )),
     )
 }
+
+
+OFFLINE_VARIABLE = "COURSE_OFFLINE"
+MIRROR_VARIABLE = "COURSE_DATA_MIRROR"
+
+
+def offline() -> bool:
+    """True when ``COURSE_OFFLINE`` forbids downloads on first use (set to anything but '', 0, no, false)."""
+    return os.environ.get(OFFLINE_VARIABLE, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def source_url(remote: RemoteFile) -> str:
+    """Where ``remote`` is downloaded from: its canonical URL, or its place on ``COURSE_DATA_MIRROR``."""
+    mirror = os.environ.get(MIRROR_VARIABLE, "").strip().rstrip("/")
+    if not mirror:
+        return remote.url
+    parts = urllib.parse.urlsplit(remote.url)
+    return f"{mirror}/{parts.netloc}{parts.path}"
 
 
 def lookup(dataset: str | DataSet) -> DataSet:
@@ -282,7 +320,7 @@ def status(dataset: str | DataSet, data_dir: str | Path | None = None, *,
 
 def _by_hand(dataset: DataSet, remote: RemoteFile, target: Path) -> str:
     advice = (f"Check your connection and run `course data fetch {dataset.name}` again, or download "
-              f"{remote.url} by hand (e.g. in a browser) and save it as {target}; "
+              f"{source_url(remote)} by hand (e.g. in a browser) and save it as {target}; "
               f"`course data fetch {dataset.name}` then verifies and uses it")
     if dataset.archive:
         folder = target.parent / dataset.archive.top
@@ -290,11 +328,11 @@ def _by_hand(dataset: DataSet, remote: RemoteFile, target: Path) -> str:
     return advice + "."
 
 
-def _stream(remote: RemoteFile, sink, *, timeout: float, progress: bool) -> tuple[str, str]:
-    """Copy ``remote.url`` into ``sink``; return (sha256 hex, failure reason or '')."""
+def _stream(url: str, remote: RemoteFile, sink, *, timeout: float, progress: bool) -> tuple[str, str]:
+    """Copy ``url`` (where ``remote`` is served) into ``sink``; return (sha256 hex, failure reason or '')."""
     digest, received, expected = hashlib.sha256(), 0, None
     try:
-        with urllib.request.urlopen(remote.url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length else None
             with tqdm(total=expected or remote.size, unit="B", unit_scale=True, unit_divisor=1024,
@@ -322,14 +360,15 @@ def _stream(remote: RemoteFile, sink, *, timeout: float, progress: bool) -> tupl
 def download(dataset: DataSet, remote: RemoteFile, target: Path, *, timeout: float = 30.0,
              progress: bool = True) -> None:
     """Download ``remote`` to ``target``, verified; nothing is left behind if anything fails."""
+    url = source_url(remote)
     with atomic_write(target) as sink:
-        actual, failure = _stream(remote, sink, timeout=timeout, progress=progress)
+        actual, failure = _stream(url, remote, sink, timeout=timeout, progress=progress)
         if failure:
-            raise DownloadError(f"Could not download {dataset.title} from {remote.url}: "
+            raise DownloadError(f"Could not download {dataset.title} from {url}: "
                                 f"{failure}.\n{_by_hand(dataset, remote, target)}")
-        if actual != remote.sha256:
+        if not remote.accepts(actual):
             raise ChecksumError(
-                f"The download of {remote.url} is corrupt: expected sha256 {remote.sha256}, "
+                f"The download of {url} is corrupt: expected sha256 {remote.sha256}, "
                 f"got {actual}. It was deleted. Run `course data fetch {dataset.name}` to try "
                 "again; if it keeps failing, the file on the server has changed."
             )
@@ -394,10 +433,61 @@ def fetch(dataset: str | DataSet, *, data_dir: str | Path | None = None, timeout
         return root / dataset.folder  # already extracted, e.g. by hand or by CI
     for remote in dataset.files:
         target = root / remote.path
-        if not (target.is_file() and sha256_of(target) == remote.sha256):
+        if not (target.is_file() and remote.accepts(sha256_of(target))):
             download(dataset, remote, target, timeout=timeout, progress=progress)
     if dataset.archive:
         tarball = root / dataset.files[0].path
         extract(tarball, dataset.archive, progress=progress)
         tarball.unlink()  # 84 MB that is no longer needed
     return require(dataset, root)
+
+
+# --- on first use -----------------------------------------------------------------------------
+
+def missing_files(dataset: str | DataSet, data_dir: str | Path | None = None) -> list[tuple[RemoteFile, Path]]:
+    """The files of a data set that are absent or the wrong size, each with where it belongs
+    (all of them for an archive whose folder is incomplete); [] when the data set is complete."""
+    dataset, root = lookup(dataset), resolve_data_dir(data_dir)
+    if dataset.archive:
+        incomplete = _first_problem(dataset, root) is not None
+        return [(remote, root / remote.path) for remote in dataset.files] if incomplete else []
+    return [(remote, root / remote.path) for remote in dataset.files
+            if not (root / remote.path).is_file() or (root / remote.path).stat().st_size != remote.size]
+
+
+def placement_help(dataset: str | DataSet, data_dir: str | Path | None = None) -> str:
+    """Every missing file of a data set, its URL and where to save it, as lines for a person."""
+    dataset, root = lookup(dataset), resolve_data_dir(data_dir)
+    one = len(dataset.files) == 1
+    lines = [f"Download {'this file' if one else 'these files'} (e.g. in a browser) and save "
+             f"{'it' if one else 'each'} where the arrow points, then run your code again:"]
+    lines += [f"  {source_url(remote)}\n    -> {target}" for remote, target in missing_files(dataset, root)]
+    if dataset.archive:
+        lines.append(f"  (or extract the archive yourself so that {root / dataset.folder} holds "
+                     f"{', '.join(dataset.archive.file_counts)})")
+    lines.append(f"Or set COURSE_DATA_DIR to a folder that already holds {dataset.folder}/.")
+    return "\n".join(lines)
+
+
+def ensure(dataset: str | DataSet, data_dir: str | Path | None = None, *, progress: bool = True,
+           timeout: float = 30.0) -> Path:
+    """The folder of a data set, fetched first if it is missing (what loaders call).
+
+    Downloads only what is missing, verified by sha256, with a progress bar. With ``COURSE_OFFLINE``
+    set, or when the download fails, raises :class:`DataNotFoundError` whose one message names every
+    missing file, its URL and where to put it.
+    """
+    dataset, root = lookup(dataset), resolve_data_dir(data_dir)
+    if _first_problem(dataset, root) is None:
+        return root / dataset.folder
+    if offline():
+        raise DataNotFoundError(f"{dataset.title} is not in {root} and {OFFLINE_VARIABLE} is set, so it is not "
+                                f"downloaded.\n{placement_help(dataset, root)}")
+    size = sum(remote.size for remote, _ in missing_files(dataset, root))
+    print(f"{dataset.title} is not in {root} yet: downloading it once ({size / 1e6:.1f} MB).", flush=True)
+    try:
+        return fetch(dataset, data_dir=root, timeout=timeout, progress=progress)
+    except DownloadError as error:
+        reason = str(error).split("\n", 1)[0]
+        raise DataNotFoundError(f"{dataset.title} is not in {root}, and downloading it failed: {reason}\n"
+                                f"{placement_help(dataset, root)}") from None

@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from course_lib.data.download import atomic_write, require
+from course_lib.data.download import atomic_write, ensure
 from course_lib.data.vocab import PAD_ID, Vocabulary
 
 SPLITS = ("train", "test")
@@ -82,7 +82,7 @@ def load_imdb(split: str, data_dir: str | Path | None = None) -> tuple[list[str]
 
     Returns (texts, labels): 25,000 strings and labels: (25_000,) int64, 0 = neg, 1 = pos.
     """
-    folder = require("imdb", data_dir)
+    folder = ensure("imdb", data_dir)
     files = _review_files(folder, split)
     texts = [_read_review(folder, relative) for relative, _ in files]
     return texts, torch.tensor([label for _, label in files], dtype=torch.long)
@@ -153,7 +153,7 @@ def load_imdb_tokens(split: str, data_dir: str | Path | None = None, *,
     cannot be written (a read-only data directory) it warns and goes on without one.
     """
     _check_split(split)
-    folder = require("imdb", data_dir)
+    folder = ensure("imdb", data_dir)
     files = {name: _review_files(folder, name) for name in SPLITS}
     key = hashlib.sha256("\n".join(
         [str(TOKENIZER_VERSION), _LINE_BREAK.pattern, _TOKEN.pattern]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.data.download import require
+from course_lib.data.download import ensure
 from course_lib.data.vocab import Vocabulary
 
 EOS = "<eos>"
@@ -59,8 +59,8 @@ class PtbCorpus:
 
 
 def load_ptb(data_dir: str | Path | None = None) -> PtbCorpus:
-    """Read PTB from the data directory (see :func:`course_lib.data.download.require`)."""
-    folder = require("ptb", data_dir)
+    """Read PTB from the data directory, downloading it first if missing (:func:`course_lib.data.download.ensure`)."""
+    folder = ensure("ptb", data_dir)
     words = {split: read_ptb_words(folder / f"ptb.{split}.txt") for split in SPLITS}
     vocab = ptb_vocabulary(words["train"])
     ids = {split: torch.tensor(vocab.encode(words[split]), dtype=torch.long) for split in SPLITS}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.data.download import require
+from course_lib.data.download import ensure
 from course_lib.data.vocab import Vocabulary
 
 
@@ -58,13 +58,14 @@ def char_corpus(text: str, train_fraction: float = 0.9) -> CharCorpus:
 
 def load_tinyshakespeare(data_dir: str | Path | None = None,
                          train_fraction: float = 0.9) -> CharCorpus:
-    """Tiny Shakespeare (1,115,394 characters, 65 distinct) from the data directory."""
-    text = (require("tinyshakespeare", data_dir) / "input.txt").read_text(encoding="utf-8")
+    """Tiny Shakespeare (1,115,394 characters, 65 distinct) from the data directory (downloaded if missing)."""
+    text = (ensure("tinyshakespeare", data_dir) / "input.txt").read_text(encoding="utf-8")
     return char_corpus(text, train_fraction)
 
 
 def load_timemachine(data_dir: str | Path | None = None,
                      train_fraction: float = 0.9) -> CharCorpus:
-    """The Time Machine by H. G. Wells (178,979 characters, 70 distinct) from the data directory."""
-    text = (require("timemachine", data_dir) / "timemachine.txt").read_text(encoding="utf-8")
+    """The Time Machine by H. G. Wells (178,979 characters, 70 distinct) from the data directory (downloaded
+    if missing)."""
+    text = (ensure("timemachine", data_dir) / "timemachine.txt").read_text(encoding="utf-8")
     return char_corpus(text, train_fraction)

@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.grading.course import make_course, nbgrader, repository_root
+from course_lib.course_root import find_course
+from course_lib.grading.course import make_course, nbgrader
 
 
 @dataclass
@@ -62,7 +63,7 @@ def autograde(chapter: str, submissions: dict[str, Path], solutions_dir: Path | 
 
     ``cell_timeout`` is the seconds a single cell may run before nbgrader stops it.
     """
-    solutions_dir = solutions_dir or repository_root() / "solutions"
+    solutions_dir = solutions_dir or find_course() / "solutions"
     config = f"c.ExecutePreprocessor.timeout = {int(cell_timeout)}\n"
     with tempfile.TemporaryDirectory(prefix=f"grade-{chapter}-") as tmp:
         root = make_course(Path(tmp), solutions_dir, chapter, extra_config=config)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from course_lib.course_root import add_course_option, course_folder
 from course_lib.grading.cluster import ClusterUnavailable
 from course_lib.grading.course import NbgraderError
 from course_lib.grading.grade import GradingRefused, Limits, grade_class
 from course_lib.grading.lms import (LMS_NAMES, LatePolicy, LmsError, LmsOptions, parse_penalty, parse_time,
                                     read_moodle_worksheet_times, read_times, timezone_named)
 from course_lib.grading.release import release
+from course_lib.publish import PublishError
 
 
 def run_release(args: argparse.Namespace) -> int:
     chapters = None if args.all or not args.chapters else args.chapters
     try:
-        differing = release(chapters, check_only=args.check)
-    except (NbgraderError, FileNotFoundError) as error:
+        differing = release(chapters, repo=course_folder(args.course), check_only=args.check)
+    except (NbgraderError, FileNotFoundError, PublishError) as error:
         print(f"course release: {error}")
         return 1
     if args.check:
@@ -38,8 +40,9 @@ def run_grade(args: argparse.Namespace) -> int:
     output = Path(args.output or Path(args.submissions).resolve().parent / f"grades-{args.chapter}")
     try:
         lms = lms_options(args)
+        solutions = Path(args.solutions) if args.solutions else course_folder(args.course) / "solutions"
         grades = grade_class(args.chapter, Path(args.submissions), output, jobs=args.jobs, limits=limits,
-                             solutions_dir=args.solutions, sandbox=not args.no_sandbox,
+                             solutions_dir=solutions, sandbox=not args.no_sandbox,
                              legacy_kernel=args.legacy_kernel, scheduler=args.scheduler, lms=lms,
                              progress=lambda g: tqdm.write(f"  graded {g.student}: {g.total:g} points ({g.status})"))
     except (NbgraderError, FileNotFoundError, GradingRefused, ClusterUnavailable, LmsError) as error:
@@ -111,6 +114,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--all", action="store_true", help="release every chapter (the default)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if notebooks/ differs from a fresh release")
+    add_course_option(parser)
     parser.set_defaults(func=run_release)
 
     grade = subparsers.add_parser(
@@ -150,6 +154,7 @@ def add_parser(subparsers) -> None:
                        "pass or fail, which a submission can forge")
     grade.add_argument("--allow-network", action="store_true",
                        help="legacy kernel path only: do not cut the kernel off the network")
+    add_course_option(grade)
     lms = grade.add_argument_group("LMS downloads and late work (see course_lib/grading/lms.py)")
     lms.add_argument("--lms", choices=LMS_NAMES, help="SUBMISSIONS_DIR is this LMS's bulk download: read its file "
                      "names (student id, name, time) and also write grades-<lms>.csv for its import")

@@ -32,11 +32,6 @@ def check_config_loaded(log: str) -> None:
         raise NbgraderError("nbgrader could not load the course's nbgrader_config.py:\n" + log[-3000:])
 
 
-def repository_root() -> Path:
-    """The repository that holds ``solutions/`` and ``notebooks/`` (this package lives in it)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def chapters(solutions_dir: Path) -> list[str]:
     """The chapters with an instructor notebook, ``solutions/<chapter>/<chapter>.ipynb``, sorted."""
     return sorted(p.name for p in solutions_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())

@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 
 from nbformat import NotebookNode
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# nbgrader's own delimiters (its defaults; the course does not change them).
+BEGIN = f"### {ClearHiddenTests.begin_test_delimeter.default_value}"
+END = f"### {ClearHiddenTests.end_test_delimeter.default_value}"
 HIDDEN_FAILURE = ("A hidden test failed: your code passes the visible tests but not the tests with "
                   "other sizes and seeds. Check edge cases and that nothing depends on the visible example.")
 # Errors the grader itself wrote (a cell not run, a time limit) say nothing about the tests.

@@ -50,9 +50,10 @@ import nbformat
 from tqdm import tqdm
 
 from course_lib.grading.autograde import read_scores
+from course_lib.course_root import find_course
 from course_lib.grading.cluster import SubmissionRunner, submission_runner
 from course_lib.grading.course import (STATUS_VARIABLE, check_config_loaded, make_course, nbgrader,
-                                       repository_root, solution_notebook)
+                                       solution_notebook)
 from course_lib.grading.integrity import find_tampering
 from course_lib.grading.isolation import SandboxLimits, probe
 from course_lib.grading.lms import DownloadView, LmsOptions, view_download, write_lms_grades
@@ -361,7 +362,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
     imports (:mod:`course_lib.grading.lms`).
     Raises :class:`GradingRefused` when neither is allowed and needed.
     """
-    solutions_dir = Path(solutions_dir or repository_root() / "solutions")
+    solutions_dir = Path(solutions_dir or find_course() / "solutions")
     course_root = solutions_dir.resolve().parent
     output_dir = Path(output_dir)
     cells = graded_cells(nbformat.read(solution_notebook(solutions_dir, chapter), as_version=4))

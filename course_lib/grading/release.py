@@ -3,7 +3,8 @@
 nbgrader's ``generate_assignment`` does the work (solutions replaced, hidden tests removed, cells
 locked and checksummed); we only normalise what may differ between machines or runs, so that a
 second release writes byte-identical files and ``course release --check`` can say when
-``notebooks/`` is stale.
+``notebooks/`` is stale, and put first the cell that installs ``course_lib`` where it is missing
+(:mod:`course_lib.grading.setup_cell`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.course import chapters, make_course, nbgrader, repository_root
+from course_lib.course_root import find_course
+from course_lib.grading.course import chapters, make_course, nbgrader
+from course_lib.grading.setup_cell import insert_setup_cell
+from course_lib.publish import release_target
 
 # Cell metadata that carries meaning for students or nbgrader; everything else is editor state.
 KEPT_CELL_METADATA = ("nbgrader", "deletable", "editable", "tags")
@@ -41,8 +45,10 @@ def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
     path.write_text(nbformat.writes(notebook) + "\n")
 
 
-def generate_release(chapter: str, solutions_dir: Path, output_dir: Path) -> list[Path]:
-    """Run ``nbgrader generate_assignment`` on one chapter; write the normalised files to output_dir."""
+def generate_release(chapter: str, solutions_dir: Path, output_dir: Path, install_source: str) -> list[Path]:
+    """Run ``nbgrader generate_assignment`` on one chapter; write the normalised files to output_dir,
+    each notebook starting with the cell that installs ``course_lib`` from ``install_source`` where missing
+    (:mod:`course_lib.grading.setup_cell`) and naming its chapter in its metadata (``course.chapter``)."""
     with tempfile.TemporaryDirectory(prefix=f"release-{chapter}-") as tmp:
         root = make_course(Path(tmp), solutions_dir, chapter)
         nbgrader(root, "generate_assignment", chapter, "--force", "--no-db")
@@ -54,7 +60,9 @@ def generate_release(chapter: str, solutions_dir: Path, output_dir: Path) -> lis
             target = output_dir / source.relative_to(released)
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.suffix == ".ipynb":
-                write_notebook(normalize_notebook(nbformat.read(source, as_version=4)), target)
+                notebook = normalize_notebook(nbformat.read(source, as_version=4))
+                notebook.metadata["course"] = {"chapter": chapter}  # what `course check` reports
+                write_notebook(insert_setup_cell(notebook, install_source), target)
             else:
                 shutil.copyfile(source, target)
             written.append(target)
@@ -75,13 +83,14 @@ def release(chapter_names: list[str] | None = None, repo: Path | None = None,
     Returns the chapters whose committed files differed from a fresh release. With
     ``check_only=True`` nothing is written: the result is the list of stale chapters.
     """
-    repo = repo or repository_root()
+    repo = repo or find_course()
     solutions_dir, notebooks_dir = repo / "solutions", repo / "notebooks"
+    install_source = release_target(repo).install_source
     differing = []
     for chapter in chapter_names or chapters(solutions_dir):
         with tempfile.TemporaryDirectory() as tmp:
             fresh = Path(tmp) / chapter
-            generate_release(chapter, solutions_dir, fresh)
+            generate_release(chapter, solutions_dir, fresh, install_source)
             if _files_under(fresh) == _files_under(notebooks_dir / chapter):
                 continue
             differing.append(chapter)

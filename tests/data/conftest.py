@@ -1,9 +1,10 @@
 """Fixtures for the data tests: the real data directory, and local servers to download from.
 
 Real-data tests read the course's data directory (``COURSE_DATA_DIR``, else the user cache): CI
-points it at a scratch folder filled from the shared copies (IMDB extracted). When a data set is
-missing those tests fail with the command that fetches it instead of skipping, so a green run
-always means they ran.
+points it at a scratch folder filled from the shared copies (IMDB extracted). A missing data set is
+downloaded first, through the course's own downloader (the root conftest.py does it for the whole
+run); where that is not allowed (``COURSE_OFFLINE``) or fails, those tests fail with the message
+that says which files to put where, instead of skipping, so a green run always means they ran.
 """
 
 from __future__ import annotations
@@ -16,19 +17,28 @@ from pathlib import Path
 import pytest
 
 from course_lib.config import data_dir
-from course_lib.data.download import REGISTRY, status
+from course_lib.data.download import MIRROR_VARIABLE, OFFLINE_VARIABLE, REGISTRY, DataNotFoundError, ensure
 
 
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
-    """The folder with the course's real data sets (``COURSE_DATA_DIR``, else the user cache)."""
+    """The folder with the course's real data sets (``COURSE_DATA_DIR``, else the user cache), each
+    fetched first if missing and allowed."""
     folder = data_dir()
-    missing = [name for name in REGISTRY if not status(name, folder, verify=False).present]
-    if missing:
-        pytest.fail(f"These tests read the real data sets, and {', '.join(missing)} is missing in {folder}. "
-                    "Run `course data fetch all`, or set COURSE_DATA_DIR to a folder that holds them "
-                    "(tinyshakespeare/, ptb/, timemachine/, imdb/aclImdb/).", pytrace=False)
+    for name in REGISTRY:
+        try:
+            ensure(name, folder)
+        except DataNotFoundError as error:
+            pytest.fail(f"These tests read the real data sets: {error}", pytrace=False)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def canonical_urls(monkeypatch):
+    """The download tests name their local server's URLs themselves: no mirror rewrites them, and
+    no offline switch stops them."""
+    monkeypatch.delenv(MIRROR_VARIABLE, raising=False)
+    monkeypatch.delenv(OFFLINE_VARIABLE, raising=False)
 
 
 class _Routes(BaseHTTPRequestHandler):

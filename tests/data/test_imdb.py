@@ -147,9 +147,15 @@ def test_token_counts_of_a_hand_made_corpus():
     assert reviews.counts() == {"a": 3, "b": 1}
 
 
-def test_missing_imdb_names_the_fetch_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run `course data fetch imdb`"):
+def test_missing_imdb_offline_says_what_to_download_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as error:
         load_imdb("train", tmp_path)
+    assert str(error.value).splitlines()[2:5] == [
+        "  http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        f"    -> {tmp_path / 'imdb' / 'aclImdb_v1.tar.gz'}",
+        f"  (or extract the archive yourself so that {tmp_path / 'imdb' / 'aclImdb'} holds "
+        "train/pos, train/neg, test/pos, test/neg)"]
 
 
 # --- datasets and batches --------------------------------------------------------------------------

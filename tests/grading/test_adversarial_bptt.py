@@ -3,8 +3,11 @@ adversarial_bptt.py): exact points per cell."""
 
 import pytest
 
+from course_lib.grading.isolation import bubblewrap
 from adversarial_bptt import BATCH
 from crafting import assert_row, grade_batch
+
+pytestmark = pytest.mark.needs_program("bubblewrap", bubblewrap, "apt-get install bubblewrap")
 
 
 @pytest.fixture(scope="module")

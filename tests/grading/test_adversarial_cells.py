@@ -3,9 +3,12 @@ adversarial_cells.py): exact points per cell, nothing secret returned, nothing l
 
 import pytest
 
+from course_lib.grading.isolation import bubblewrap
 from adversarial import SECRETS
 from adversarial_cells import BATCH
 from crafting import assert_row, grade_batch, processes_with
+
+pytestmark = pytest.mark.needs_program("bubblewrap", bubblewrap, "apt-get install bubblewrap")
 
 
 @pytest.fixture(scope="module")

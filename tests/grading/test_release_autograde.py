@@ -35,10 +35,14 @@ def toy_chapter_notebook():
     return notebook
 
 
+TOY_RELEASE = '[tool.course.release]\nrepository = "https://example.org/toy-student"\ntag = "t1"\n'
+
+
 @pytest.fixture
 def toy_repo(tmp_path):
     (tmp_path / "solutions" / "toy").mkdir(parents=True)
     nbformat.write(toy_chapter_notebook(), tmp_path / "solutions" / "toy" / "toy.ipynb")
+    (tmp_path / "pyproject.toml").write_text(TOY_RELEASE)
     return tmp_path
 
 
@@ -48,9 +52,13 @@ def test_release_writes_the_student_notebook_then_finds_it_fresh(toy_repo):
     text = student.read_text()
     assert "raise NotImplementedError" in text and "return a + b" not in text
     assert "HIDDEN" not in text and "-4" not in text
-    assert json.loads(text)["metadata"] == {"kernelspec": {"display_name": "Python 3 (ipykernel)",
+    assert json.loads(text)["metadata"] == {"course": {"chapter": "toy"},
+                                            "kernelspec": {"display_name": "Python 3 (ipykernel)",
                                                           "language": "python", "name": "python3"},
                                             "language_info": {"name": "python"}}
+    first_cell = json.loads(text)["cells"][0]
+    assert first_cell["id"] == "course-setup" and "git+https://example.org/toy-student.git@t1" in "".join(
+        first_cell["source"])
     first = student.read_bytes()
     assert release(repo=toy_repo) == []  # a second run changes nothing, byte for byte
     assert student.read_bytes() == first
@@ -71,8 +79,9 @@ def test_release_check_reports_a_stale_chapter_without_writing(toy_repo):
 def test_autograde_gives_the_solution_full_marks_and_the_untouched_notebook_zero(toy_repo):
     release(repo=toy_repo)
     half_right = nbformat.read(toy_repo / "notebooks" / "toy" / "toy.ipynb", as_version=4)
-    half_right.cells[1].source = "def add(a, b):\n    return a + b if a > 0 else 0"  # fails the hidden test
-    half_right.cells[3].source = "def double(a):\n    return a + a"
+    answers = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in half_right.cells}
+    answers["add"].source = "def add(a, b):\n    return a + b if a > 0 else 0"  # fails the hidden test
+    answers["double"].source = "def double(a):\n    return a + a"
     nbformat.write(half_right, toy_repo / "half.ipynb")
     scores = autograde("toy", {
         "solution": toy_repo / "solutions" / "toy" / "toy.ipynb",

@@ -38,6 +38,7 @@ def test_the_oracle_answers_calls_as_data_and_drops_what_they_print():
         assert box.receive(time.monotonic() + 60) == {"id": 7, "ok": True, "value": [0, 1, 2]}
 
 
+@pytest.mark.needs_program("bubblewrap", isolation.bubblewrap, "apt-get install bubblewrap")
 def test_a_killed_grader_leaves_its_rows_and_a_rerun_finishes_the_batch(tmp_path):
     params = Crafting("params")
     batch = {f"student{k}": (params.correct() if k % 2 else params.blank(), None, None) for k in range(6)}

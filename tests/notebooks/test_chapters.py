@@ -8,11 +8,12 @@ import nbformat
 import pytest
 
 from course_lib.grading.autograde import autograde
-from course_lib.grading.course import chapters, repository_root
+from course_lib.course_root import find_course
+from course_lib.grading.course import chapters
 from course_lib.grading.release import release
 from course_lib.grading.trusted import make_plan
 
-REPO = repository_root()
+REPO = find_course(__file__)  # the checkout these tests belong to
 CHAPTERS = chapters(REPO / "solutions")
 
 
