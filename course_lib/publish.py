@@ -71,6 +71,7 @@ RULES: tuple[Rule, ...] = (
     Rule("_toc.yml", SHIP, "the book's table of contents (book pages and student notebooks only)"),
     Rule("book/*.md", RETARGET, "the book's pages; the setup page's install lines name the release"),
     Rule("book/**", SHIP, "the book's figures, images, bibliography and results tables"),
+    Rule("_static/**", SHIP, "the book's own CSS (wide equations scroll in the column)"),
     Rule("notebooks/README.md", WITHHOLD, "the instructor's note on how notebooks/ is made from solutions/"),
     Rule("notebooks/**", SHIP, "the student notebooks (nbgrader's release: no answers, no hidden tests)"),
     Rule("course_lib/**", SHIP, "the library students import (the checks' student half only)"),
