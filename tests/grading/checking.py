@@ -12,7 +12,7 @@ from course_lib.checks.base import perform
 from course_lib.grading import wire
 from course_lib.grading.checks import CheckFailed
 from course_lib.grading.trusted import load_instructor_half
-from crafting import REPO, Crafting, cell_of, grade_batch, processes_with
+from crafting import REPO, Crafting, grade_batch, processes_with
 
 
 def notebook(chapter: Crafting, **answers) -> dict:
@@ -37,15 +37,8 @@ def replaced(chapter: Crafting, grade_id: str, old: str, new: str) -> dict:
 
 
 def mutant(chapter: Crafting, *edits: tuple[str, str, str]):
-    """A correct notebook with each (answer grade_id, old, new) edit made. Mistakes in different
-    exercises can share a submission (a batch runs the notebook once per submission): each still
-    costs only its own test cell's points."""
-    notebook = chapter.correct()
-    for grade_id, old, new in edits:
-        cell = cell_of(notebook, grade_id)
-        assert old in cell.source, (grade_id, old)
-        cell.source = cell.source.replace(old, new)
-    return notebook
+    """A correct notebook with each (answer grade_id, old, new) edit made (see Crafting.replace_each)."""
+    return chapter.replace_each(*edits)
 
 
 def as_data(value):

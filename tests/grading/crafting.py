@@ -74,11 +74,7 @@ class Crafting:
 
     def replace_in(self, grade_id, old, new):
         """A correct notebook whose answer ``grade_id`` has ``old`` replaced by ``new`` (a mutant)."""
-        notebook = self.correct()
-        cell = cell_of(notebook, grade_id)
-        assert old in cell.source, (grade_id, old)
-        cell.source = cell.source.replace(old, new)
-        return notebook
+        return self.replace_each((grade_id, old, new))
 
     def replace_each(self, *edits):
         """A correct notebook with several ``(grade_id, old, new)`` replacements: mistakes in different
