@@ -30,6 +30,9 @@ say "environment"
 PYTHON=${BASE_PYTHON:-python3}
 "$PYTHON" -m pip install -q --no-index --no-deps --target "$work/site" "${WHEELS:-.device/wheels}"/*.whl 2>&1 | tail -3
 export PATH="$work/site/bin:$PATH" PYTHONPATH="$repo:$work/site" COURSE_DATA_DIR="$work/data" PYTHONUNBUFFERED=1
+# Two CPU threads per notebook: on the GPU the notebooks' CPU work is launching kernels, and nine
+# notebooks each taking every core (the default on an idle machine) slowed all of them down.
+export COURSE_THREADS=${COURSE_THREADS:-2}
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
 "$PYTHON" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
 
