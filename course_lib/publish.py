@@ -13,7 +13,8 @@ configures in ``pyproject.toml``::
 Every file of the course is decided by :data:`RULES` (first match wins): shipped as it is, shipped
 with its links retargeted at the release, replaced (the README), or withheld with the reason. A
 file no rule matches stops the release, so a new kind of file is decided on purpose, never shipped
-by default. As a last guard, a shipped file that holds one of nbgrader's solution or hidden-test
+by default. A chapter ``_toc.yml`` does not list is withheld (its notebook folder, its page and its
+results table): chapters are released in the toc's order, by appending each to it. As a last guard, a shipped file that holds one of nbgrader's solution or hidden-test
 delimiters stops the release too.
 """
 
@@ -30,6 +31,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from course_lib.book import doc_name, toc_files
 from course_lib.course_root import add_course_option, course_folder
 
 #: Folders never looked into: build outputs, caches, environments, version control.
@@ -192,11 +196,41 @@ def rule_for(path: str) -> Rule | None:
     return next((rule for rule in RULES if rule.matches(path)), None)
 
 
+def unlisted_chapter_rules(course: Path) -> tuple[Rule, ...]:
+    """Rules withholding what belongs to a chapter ``_toc.yml`` does not list yet.
+
+    A chapter is a folder ``notebooks/<ch>/`` holding ``<ch>.ipynb``. Its assignment ships when the toc
+    lists ``notebooks/<ch>/<ch>``, its lecture (``book/<ch>.md`` and its results table
+    ``book/results/<ch>.md``) when the toc lists ``book/<ch>``: an instructor releases chapters in order
+    by appending them to the toc, and a chapter not released yet gives nothing away (word_lm's notebook,
+    for one, gives the model char_lm asks students to write).
+    """
+    try:
+        listed = {doc_name(file) for file in toc_files(yaml.safe_load((course / "_toc.yml").read_text()))}
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as error:
+        raise PublishError(f"{course / '_toc.yml'} cannot be read as a table of contents ({error!r}): it says "
+                           "which chapters are released.") from None
+    chapters = sorted(p.parent.name for p in (course / "notebooks").glob("*/*.ipynb") if p.stem == p.parent.name)
+    why = "chapter {ch} is not in _toc.yml yet: a chapter is released by appending it to the toc"
+    rules = []
+    for chapter in chapters:
+        if f"notebooks/{chapter}/{chapter}" not in listed:
+            rules.append(Rule(f"notebooks/{chapter}/**", WITHHOLD, why.format(ch=chapter)))
+        if f"book/{chapter}" not in listed:
+            rules += [Rule(f"book/{chapter}.md", WITHHOLD, why.format(ch=chapter)),
+                      Rule(f"book/results/{chapter}.md", WITHHOLD, why.format(ch=chapter))]
+    return tuple(rules)
+
+
 def decide(course: Path) -> dict[str, Rule]:
-    """Each course file and the rule that decides it; PublishError naming every undecided file."""
+    """Each course file and the rule that decides it; PublishError naming every undecided file.
+
+    The rules for chapters the toc does not list (:func:`unlisted_chapter_rules`) come before
+    :data:`RULES`."""
+    chapter_rules = unlisted_chapter_rules(course)
     decided, undecided = {}, []
     for path in course_files(course):
-        rule = rule_for(path)
+        rule = next((rule for rule in chapter_rules if rule.matches(path)), None) or rule_for(path)
         if rule is None:
             undecided.append(path)
         else:

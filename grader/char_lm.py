@@ -1,9 +1,59 @@
-"""Hidden cases of the char_lm chapter: other sizes, seeds, temperatures and sequences than the visible ones."""
+"""The char_lm chapter, instructor half: hidden cases (other sizes, seeds, temperatures and sequences than
+the visible ones) and CharRNN's logits against a reference, torch.nn holding the student's weights."""
 
 import torch
+from torch import nn
 
-from course_lib.checks.base import Case
-from course_lib.checks.char_lm import loop_case
+from course_lib.checks.base import Case, seeded
+from course_lib.checks.char_lm import CHECKS as STUDENT_CHECKS
+from course_lib.checks.char_lm import RECURRENT, CharRnnCheck, loop_case
+from course_lib.grading.checks import CheckFailed, check_close
+
+
+def reference_logits(parts: dict, cell: str, ids, num_layers: int):
+    """Embedding -> nn.GRU/LSTM -> Linear with the weights the student's model holds (eval: no dropout);
+    None when the model is not made of exactly one of each."""
+    if [len(parts.get(k) or []) for k in ("embedding", cell, "linear")] != [1, 1, 1]:
+        return None
+    embedding_weight = parts["embedding"][0].get("weight")
+    recurrent_weights, linear = parts[cell][0], parts["linear"][0]
+    if not isinstance(embedding_weight, torch.Tensor) or embedding_weight.dim() != 2:
+        return None
+    embed_size = embedding_weight.shape[1]
+    hidden_size = linear.get("weight").shape[1] if isinstance(linear.get("weight"), torch.Tensor) else 0
+    try:
+        # seeded: building modules draws from torch's generator, which other grading threads seed
+        embedding, recurrent, output = seeded(0, lambda: (
+            nn.Embedding(*embedding_weight.shape), RECURRENT[cell](embed_size, hidden_size, num_layers, batch_first=True),
+            nn.Linear(hidden_size, embedding_weight.shape[0])))
+        with torch.no_grad():
+            embedding.weight.copy_(embedding_weight)
+            recurrent.load_state_dict(recurrent_weights)
+            output.load_state_dict(linear)
+            return output(recurrent(embedding(ids))[0])
+    except (RuntimeError, KeyError, TypeError, IndexError, ValueError):
+        return None
+
+
+class CharRnnAgainstTorch(CharRnnCheck):
+    """The student half's CharRNN check, and the logits against Embedding -> GRU/LSTM -> Linear holding the
+    model's own weights."""
+
+    def compare_logits(self, case, got, logits):
+        where, (cell, _, _, _, _, layers, _, _) = self.label(case), case.args
+        reference = reference_logits(got.get("parts") or {}, cell, self.ids(case), layers)
+        if reference is None:  # the modules are there (the student half checked), their weights do not fit
+            raise CheckFailed(f"{where}: the weights of its nn.Embedding, nn.{cell.upper()} and nn.Linear do not fit "
+                              f"Embedding(V, E) -> {cell.upper()}(E, H, num_layers) -> Linear(H, V).")
+        check_close(f"{where}: logits against Embedding -> {cell.upper()} -> Linear with your weights (eval mode: "
+                    "no dropout)", logits, reference, rtol=1e-4, atol=1e-5)
+
+    def summary(self, count):
+        return (f"CharRNN: parameter count, shapes and carried state right; logits match torch.nn with its weights "
+                f"({count} cases)")
+
+
+CHECKS = {"char_lm.char_rnn": CharRnnAgainstTorch(STUDENT_CHECKS["char_lm.char_rnn"].visible_cases())}
 
 _BLOCK = torch.randint(50, (17,), generator=torch.Generator().manual_seed(5)).tolist()
 

@@ -1,9 +1,10 @@
 """Checks of the bptt chapter (backpropagation through time), the student half.
 
-Expected values come from PyTorch itself: a forward pass written with ``F.cross_entropy``,
-autograd's gradients, ``torch.autograd.functional.jacobian`` on the whole map from a state to the
-last output. The backward-pass exercises must not use autograd; that is judged on their source.
-Hidden cases (other sizes and seeds) are in ``grader/bptt.py``.
+Expected values come from PyTorch itself: the forward pass of ``torch.nn.RNN`` holding the
+problem's weights with ``F.cross_entropy`` on its outputs, autograd's gradients,
+``torch.autograd.functional.jacobian`` on the whole map from a state to the last output. The
+backward-pass exercises must not use autograd; that is judged on their source. Hidden cases (other
+sizes and seeds) are in ``grader/bptt.py``.
 """
 
 from __future__ import annotations
@@ -40,15 +41,24 @@ def make_rnn_problem(seed, B, T, I, H, K):
     return x, y, h0, params
 
 
+#: torch.nn.RNN computes the Elman recurrence h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh): the
+#: chapter's W_hx, W_hh and b_h go in, b_hh is zero. Built on the meta device: it holds no weights (none
+#: drawn from torch's generator); :func:`torch.func.functional_call` runs it with the problem's.
+ELMAN = {"W_hx": "weight_ih_l0", "W_hh": "weight_hh_l0", "b_h": "bias_ih_l0"}
+
+
 def reference_forward(x, y, h0, params):
-    """hs, probs and the summed cross-entropy, with PyTorch's own ops."""
-    h, hs, loss = h0, [], 0.0
-    for t in range(x.shape[1]):
-        h = torch.tanh(x[:, t] @ params["W_hx"].T + h @ params["W_hh"].T + params["b_h"])
-        hs.append(h)
-        loss = loss + F.cross_entropy(h @ params["W_ph"].T + params["b_p"], y[:, t], reduction="sum")
-    hs = torch.stack(hs, dim=1)
-    return hs, torch.softmax(hs @ params["W_ph"].T + params["b_p"], dim=-1), loss
+    """hs, probs and the summed cross-entropy: the states by ``torch.nn.RNN`` (tanh) holding the problem's
+    weights, the output layer by ``F.linear``, ``softmax`` and ``F.cross_entropy``; differentiable in the
+    parameters and h0."""
+    (B, T, I), H = x.shape, h0.shape[1]
+    rnn = torch.nn.RNN(I, H, nonlinearity="tanh", batch_first=True, device="meta")
+    weights = {torch_name: params[name] for name, torch_name in ELMAN.items()}
+    weights["bias_hh_l0"] = torch.zeros_like(params["b_h"])
+    hs, _ = torch.func.functional_call(rnn, weights, (x, h0[None]))
+    scores = F.linear(hs, params["W_ph"], params["b_p"])
+    loss = F.cross_entropy(scores.reshape(B * T, -1), y.reshape(B * T), reduction="sum")
+    return hs, torch.softmax(scores, dim=-1), loss
 
 
 def autograd_gradients(x, y, h0, params):
@@ -228,21 +238,23 @@ def state_step(cell, x_t, s):
 
 
 def reference_norms(cell, x, s0):
-    """One Jacobian per t of the whole map s_t -> h_T, no products of step Jacobians."""
+    """One Jacobian per t of the whole map s_t -> h_T (s_t itself the map s_0 -> s_t), no products of
+    step Jacobians."""
     T, H = x.shape[0], cell.hidden_size
-    states = [s0]
-    with torch.no_grad():
-        for t in range(T):
-            states.append(state_step(cell, x[t], states[t]))
 
-    def final_output(t):
+    def steps(start, stop):
         def run(s):
-            for u in range(t, T):
+            for u in range(start, stop):
                 s = state_step(cell, x[u], s)
-            return s[:H]
+            return s
         return run
 
-    return torch.stack([torch.linalg.matrix_norm(jacobian(final_output(t), states[t]), ord=2) for t in range(T)])
+    def norm(t):
+        with torch.no_grad():
+            s_t = steps(0, t)(s0)
+        return torch.linalg.matrix_norm(jacobian(lambda s: steps(t, T)(s)[:H], s_t), ord=2)
+
+    return torch.stack([norm(t) for t in range(T)])
 
 
 class NormsCheck(Check):

@@ -2,14 +2,15 @@
 
 Expected values come from the library students already have (``course_lib.data``'s
 ``batchify_stream`` and ``StreamWindows``, ``course_lib.sample.generate``), from ``torch.nn``
-(``CharRNN`` is compared with Embedding -> GRU/LSTM -> Linear holding its own weights), from
-``torch.softmax`` and from the loops printed in the chapter. The batching and sampling exercises
-must not call the library's versions; that is judged on their source. Hidden cases are in
+(``CharRNN``'s parameter count is that of the modules the exercise names), from ``torch.softmax``
+and from the loops printed in the chapter. The batching and sampling exercises must not call the
+library's versions; that is judged on their source. Hidden cases, and the comparison of CharRNN's
+logits with torch.nn holding its weights (a reference implementation of the exercise), are in
 ``grader/char_lm.py``.
 
-Requests: ``char_rnn`` builds the student's model and runs it whole and in two halves carrying the
-state; ``sample`` hands the student's sampler a fixed model (weights sent by the grader) and a
-seeded generator.
+Requests: ``char_rnn`` builds the student's model and runs it whole, twice, and in two halves
+carrying the state; ``sample`` hands the student's sampler a fixed model
+(:class:`course_lib.checks.models.StreamModel`, weights sent by the grader) and a seeded generator.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.checks.base import Case, Check, seeded
+from course_lib.checks.models import StreamModel
 from course_lib.checks.rules import ForbiddenRule
 from course_lib.data import StreamWindows, batchify_stream
 from course_lib.grading.checks import CheckFailed, check_close, check_equal, check_shape
@@ -112,61 +114,42 @@ class WindowsCheck(Check):
 
 # -- 2. the model --------------------------------------------------------------------------------------
 RECURRENT = {"gru": nn.GRU, "lstm": nn.LSTM}
-GATES = {"gru": 3, "lstm": 4}
+PART_KINDS = (("embedding", nn.Embedding), ("gru", nn.GRU), ("lstm", nn.LSTM), ("linear", nn.Linear))
 
 
 def perform_char_rnn(request: dict, model_class):
-    """Build the student's model (seeded), in eval mode; run the ids whole, then in two halves with the
-    state carried. Returns the parameter shapes, the weights of its torch.nn parts and the outputs."""
+    """Build the student's model (seeded), in eval mode; run the ids whole, again, then in two halves with
+    the state carried. Returns the parameter shapes, the weights of its torch.nn parts and the outputs."""
     torch.manual_seed(int(request["seed"]))
     model = model_class(*request["args"], **request["kwargs"]).eval()
     ids = request["ids"]
     half = ids.shape[1] // 2
     with torch.no_grad():
         logits, state = model(ids)
+        again, _ = model(ids)
         first, carried = model(ids[:, :half])
         second, _ = model(ids[:, half:], carried)
     parts = {kind: [{name: value.detach() for name, value in module.state_dict().items()}
                     for module in model.modules() if type(module) is kind_class]
-             for kind, kind_class in (("embedding", nn.Embedding), ("gru", nn.GRU), ("lstm", nn.LSTM),
-                                      ("linear", nn.Linear))}
+             for kind, kind_class in PART_KINDS}
     return {"parameters": {name: tuple(p.shape) for name, p in model.named_parameters()}, "parts": parts,
-            "logits": logits, "state": state, "halves": [first, second]}
+            "logits": logits, "again": again, "state": state, "halves": [first, second]}
 
 
-def expected_parameters(V, E, H, layers, gates):
-    recurrent = sum(gates * H * ((E if layer == 0 else H) + H + 2) for layer in range(layers))
-    return V * E + recurrent + H * V + V
-
-
-def reference_logits(parts: dict, cell: str, ids, num_layers: int):
-    """Embedding -> nn.GRU/LSTM -> Linear with the weights the student's model holds (eval: no dropout);
-    None when the model is not made of exactly one of each."""
-    if [len(parts.get(k) or []) for k in ("embedding", cell, "linear")] != [1, 1, 1]:
-        return None
-    embedding_weight = parts["embedding"][0].get("weight")
-    recurrent_weights, linear = parts[cell][0], parts["linear"][0]
-    if not isinstance(embedding_weight, torch.Tensor) or embedding_weight.dim() != 2:
-        return None
-    embed_size = embedding_weight.shape[1]
-    hidden_size = linear.get("weight").shape[1] if isinstance(linear.get("weight"), torch.Tensor) else 0
-    try:
-        # seeded: building modules draws from torch's generator, which other grading threads seed
-        embedding, recurrent, output = seeded(0, lambda: (
-            nn.Embedding(*embedding_weight.shape), RECURRENT[cell](embed_size, hidden_size, num_layers, batch_first=True),
-            nn.Linear(hidden_size, embedding_weight.shape[0])))
-        with torch.no_grad():
-            embedding.weight.copy_(embedding_weight)
-            recurrent.load_state_dict(recurrent_weights)
-            output.load_state_dict(linear)
-            return output(recurrent(embedding(ids))[0])
-    except (RuntimeError, KeyError, TypeError, IndexError, ValueError):
-        return None
+def named_modules_parameters(V, E, H, layers, cell) -> int:
+    """How many parameters the modules the exercise names hold: nn.Embedding(V, E), nn.GRU/LSTM(E, H,
+    layers) and nn.Linear(H, V), built on the meta device (no weights drawn, nothing computed)."""
+    modules = (nn.Embedding(V, E, device="meta"), RECURRENT[cell](E, H, layers, batch_first=True, device="meta"),
+               nn.Linear(H, V, device="meta"))
+    return sum(p.numel() for module in modules for p in module.parameters())
 
 
 class CharRnnCheck(Check):
-    """CharRNN's parameter count, shapes, carried state, and its logits against torch.nn with its own
-    weights: ``case.args`` = (cell, seed, V, E, H, layers, B, T)."""
+    """CharRNN's modules and parameter count, output shapes, the same logits twice in eval mode and the state
+    carried from one half of a sequence to the other: ``case.args`` = (cell, seed, V, E, H, layers, B, T).
+
+    What needs no reference: the instructor's half (``grader/char_lm.py``) extends it with the logits against
+    torch.nn holding the model's own weights (:meth:`compare_logits`)."""
 
     name, target, op = "char_lm.char_rnn", "CharRNN", "char_lm.char_rnn"
 
@@ -192,12 +175,16 @@ class CharRnnCheck(Check):
 
     def expected(self, case):
         cell, _, V, E, H, layers, B, T = case.args
-        return {"count": expected_parameters(V, E, H, layers, GATES[cell]), "logits": (B, T, V), "state": (layers, B, H)}
+        return {"count": named_modules_parameters(V, E, H, layers, cell), "logits": (B, T, V), "state": (layers, B, H)}
 
     def compare(self, case, got, expected):
-        where, (cell, _, _, _, _, layers, _, _) = self.label(case), case.args
+        where, cell = self.label(case), case.args[0]
         if not isinstance(got, dict) or not isinstance(got.get("parameters"), dict):
             raise CheckFailed(f"{where} could not be run on the check's inputs.")
+        parts = got.get("parts") if isinstance(got.get("parts"), dict) else {}
+        if [len(parts.get(kind) or []) for kind in ("embedding", cell, "linear")] != [1, 1, 1]:
+            raise CheckFailed(f"{where} should be one nn.Embedding, one nn.{cell.upper()} (batch_first) and one "
+                              "nn.Linear, as the exercise says.")
         shapes = got["parameters"].values()
         count = sum(int(torch.Size(shape).numel()) for shape in shapes if isinstance(shape, tuple))
         check_equal(f"{where}: number of parameters", count, expected["count"])
@@ -208,12 +195,13 @@ class CharRnnCheck(Check):
             raise CheckFailed(f"{where}: an LSTM's state should be the pair (h, c).")
         for part in state if cell == "lstm" else (state,):
             check_shape(f"{where}: state", part, expected["state"])
-        reference = reference_logits(got.get("parts") or {}, cell, self.ids(case), layers)
-        if reference is None:
-            raise CheckFailed(f"{where} should be one nn.Embedding, one nn.{cell.upper()} (batch_first) and one "
-                              "nn.Linear, as the exercise says.")
-        check_close(f"{where}: logits against Embedding -> {cell.upper()} -> Linear with your weights (eval mode: "
-                    "no dropout)", logits, reference, rtol=1e-4, atol=1e-5)
+        self.compare_logits(case, got, logits)
+        again = got.get("again")
+        if not (isinstance(again, torch.Tensor) and again.shape == logits.shape
+                and torch.allclose(again, logits, rtol=1e-6, atol=1e-7)):
+            raise CheckFailed(f"{where}: two runs on the same ids in eval mode gave different logits. After "
+                              "model.eval() dropout must be off: use nn.Dropout (eval() switches it off), not "
+                              "F.dropout(..., training=True).")
         halves = got.get("halves")
         if not (isinstance(halves, list) and len(halves) == 2 and all(isinstance(h, torch.Tensor) for h in halves)):
             raise CheckFailed(f"{where}: forward(ids, state) should return (logits, state).")
@@ -222,9 +210,12 @@ class CharRnnCheck(Check):
         check_close(f"{where}: logits of two halves, the state carried between them", torch.cat(halves, 1), logits,
                     rtol=1e-5, atol=1e-6)
 
+    def compare_logits(self, case, got, logits) -> None:
+        """The logits' values: nothing to compare them with here (the grader's check does)."""
+
     def summary(self, count):
-        return (f"CharRNN: parameter count, shapes and carried state right; logits match torch.nn with its weights "
-                f"({count} cases)")
+        return (f"CharRNN: parameter count, shapes, eval-mode logits and carried state right ({count} cases; the "
+                "grader also compares the logits with torch.nn holding your weights)")
 
 
 # -- 4. the next-character distribution ----------------------------------------------------------------
@@ -272,33 +263,21 @@ class DistributionCheck(Check):
 
 
 # -- 5. the sampler ------------------------------------------------------------------------------------
-class FixedModel(nn.Module):
-    """A small GRU language model (logits scaled up so that the draws matter), optionally with dropout
-    before the output layer: a sampler must switch it off (eval mode)."""
-
-    def __init__(self, V=20, H=24, dropout=0.0):
-        super().__init__()
-        self.embedding, self.rnn, self.output = nn.Embedding(V, 8), nn.GRU(8, H, batch_first=True), nn.Linear(H, V)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, ids, state=None):
-        hidden, state = self.rnn(self.embedding(ids), state)
-        return self.output(self.dropout(hidden)), state
-
-
-def fixed_model(seed, dropout=0.0) -> FixedModel:
+def fixed_model(seed, dropout=0.0) -> StreamModel:
+    """A small stream model (course_lib.checks.models, not an exercise's answer) with its logits scaled up
+    so that the draws matter, optionally with dropout: a sampler must switch it off (eval mode)."""
     def make():
-        model = FixedModel(dropout=dropout)
+        model = StreamModel(20, 24, code_size=8, dropout=dropout)
         with torch.no_grad():
-            model.output.weight.mul_(6.0)
+            model.readout.weight.mul_(6.0)
         return model
 
     return seeded(seed, make)
 
 
 def perform_sample(request: dict, sample):
-    """The student's sample() on a FixedModel holding the grader's weights, handed over in train mode."""
-    model = FixedModel(dropout=float(request["dropout"]))
+    """The student's sample() on the fixed model holding the grader's weights, handed over in train mode."""
+    model = StreamModel(20, 24, code_size=8, dropout=float(request["dropout"]))
     model.load_state_dict(request["weights"])
     model.train()
     return sample(model, torch.tensor(request["prompt"]), int(request["num_chars"]), float(request["temperature"]),

@@ -9,8 +9,11 @@ versions; that is judged on their source. Hidden cases are in ``grader/word_lm.p
 
 Requests: ``windows`` asks batch_at for several windows of one stream; ``detach`` builds a state
 attached to a graph and describes what detach_state returns; ``train_epoch`` and ``perplexity``
-hand the student's function a model holding the grader's weights (the notebook's WordLM, rebuilt
-here) and the windows.
+hand the student's function a model holding the grader's weights and the windows. That model is
+:class:`course_lib.checks.models.StreamModel` (fixed random codes -> Elman layers -> read-out), not
+the notebook's WordLM: WordLM is the answer of char_lm's CharRNN exercise, and this file ships to
+students. It keeps what the checks need of a model: the call contract, dropout that eval()
+switches off, a state to carry that is one tensor or a pair.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import copy
 import math
 
 import torch
-from torch import nn
 
 from course_lib.checks.base import Case, Check, seeded
+from course_lib.checks.models import StreamModel
 from course_lib.checks.rules import ForbiddenRule
 from course_lib.data import StreamWindows, batchify_stream
 from course_lib.grading.checks import CheckFailed, check_close, check_equal, check_shape
@@ -209,37 +212,27 @@ class DetachCheck(Check):
 
 
 # -- 3 and 4. a model with the grader's weights --------------------------------------------------------
-class StreamModel(nn.Module):
-    """The notebook's given WordLM: Embedding (V, H) -> dropout -> num_layers x (nn.LSTM | nn.GRU),
-    dropout between -> dropout -> Linear (H, V); forward(ids (B, T), state) -> (logits (B, T, V), state)."""
+STATES = {"h": False, "hc": True}  # a case's state: one tensor (as a GRU's), or a pair (as an LSTM's (h, c))
 
-    def __init__(self, vocab_size, hidden_size, num_layers=2, cell="lstm", dropout=0.0):
-        super().__init__()
-        recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.embedding = nn.Embedding(vocab_size, hidden_size)
-        self.rnn = recurrent(hidden_size, hidden_size, num_layers, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0)
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(hidden_size, vocab_size)
 
-    def forward(self, ids, state=None):
-        hidden, state = self.rnn(self.dropout(self.embedding(ids)), state)
-        return self.output(self.dropout(hidden)), state
+def state_name(kind) -> str:
+    return "(h, c)" if kind == "hc" else "h"
 
 
 def stream_problem(case, init_scale, drop_last):
-    """(model, windows) of a case ``args`` = (cell, seed, V, H, B, T, length), seeded; ``context``:
-    ``dropout``, ``uniform`` (the output layer zeroed: a model that knows nothing)."""
-    cell, seed, V, H, B, T, length = case.args
+    """(model, windows) of a case ``args`` = (state, seed, V, H, B, T, length), seeded; ``state`` is "h" (the
+    model carries one tensor) or "hc" (a pair); ``context``: ``dropout``, ``uniform`` (the read-out zeroed: a
+    model that knows nothing)."""
+    kind, seed, V, H, B, T, length = case.args
 
     def make():
-        model = StreamModel(V, H, cell=cell, dropout=case.context.get("dropout", 0.0))
+        model = StreamModel(V, H, paired=STATES[kind], dropout=case.context.get("dropout", 0.0))
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.uniform_(-init_scale, init_scale)
             if case.context.get("uniform"):
-                model.output.weight.zero_()
-                model.output.bias.zero_()
+                model.readout.weight.zero_()
+                model.readout.bias.zero_()
         ids = torch.randint(V, (length,))
         return model, list(StreamWindows(batchify_stream(ids, B), T, drop_last=drop_last))
 
@@ -247,16 +240,17 @@ def stream_problem(case, init_scale, drop_last):
 
 
 def model_request(op, target, case, model, windows, **extra) -> dict:
-    cell, _, V, H, _, _, _ = case.args
+    kind, _, V, H, _, _, _ = case.args
     return {"op": op, "target": target, "windows": [list(w) for w in windows], **extra,
-            "model": {"cell": cell, "vocab_size": V, "hidden_size": H, "dropout": case.context.get("dropout", 0.0)},
+            "model": {"paired": STATES[kind], "vocab_size": V, "hidden_size": H,
+                      "dropout": case.context.get("dropout", 0.0)},
             "weights": {name: value.detach() for name, value in model.state_dict().items()}}
 
 
 def rebuild(request: dict) -> StreamModel:
     """The grader's model inside the sandbox, in training mode (dropout on until someone says eval())."""
     spec = request["model"]
-    model = StreamModel(int(spec["vocab_size"]), int(spec["hidden_size"]), cell=spec["cell"],
+    model = StreamModel(int(spec["vocab_size"]), int(spec["hidden_size"]), paired=bool(spec["paired"]),
                         dropout=float(spec["dropout"]))
     model.load_state_dict(request["weights"])
     return model.train()
@@ -295,7 +289,7 @@ EPOCH_MISTAKES = (("the state is not carried: each window starts from zeros", di
 
 class EpochCheck(Check):
     """train_epoch's weights and mean NLL after one epoch against course_lib.train.fit: ``case.args`` =
-    (cell, seed, V, H, B, T, length); ``case.kwargs``: lr, clip_norm."""
+    (state, seed, V, H, B, T, length) as in :func:`stream_problem`; ``case.kwargs``: lr, clip_norm."""
 
     name, target, op, rule = "word_lm.train_epoch", "train_epoch", "word_lm.train_epoch", OWN_EPOCH
 
@@ -306,9 +300,10 @@ class EpochCheck(Check):
         return self._cases
 
     def label(self, case):
-        cell, _, _, H, B, T, _ = case.args
+        kind, _, _, H, B, T, _ = case.args
         windows = stream_problem(case, 0.3, True)[1]
-        return f"train_epoch({cell.upper()} H={H}, {len(windows)} windows of {B}x{T}, clip {case.kwargs['clip_norm']})"
+        return (f"train_epoch(a model carrying {state_name(kind)}, H={H}, {len(windows)} windows of {B}x{T}, "
+                f"clip {case.kwargs['clip_norm']})")
 
     def request(self, case):
         model, windows = stream_problem(case, 0.3, True)
@@ -380,7 +375,8 @@ PERPLEXITY_MISTAKES = (
 
 class PerplexityCheck(Check):
     """perplexity(model, windows) against course_lib.train.evaluate with Perplexity: ``case.args`` =
-    (cell, seed, V, H, B, T, length), the last window may be short; ``case.context``: dropout, uniform."""
+    (state, seed, V, H, B, T, length) as in :func:`stream_problem`, the last window may be short;
+    ``case.context``: dropout, uniform."""
 
     name, target, op, rule = "word_lm.perplexity", "perplexity", "word_lm.perplexity", OWN_PERPLEXITY
 
@@ -393,9 +389,9 @@ class PerplexityCheck(Check):
     def label(self, case):
         if case.label:
             return case.label
-        cell, _, _, H, B, T, _ = case.args
+        kind, _, _, H, B, T, _ = case.args
         windows = stream_problem(case, 0.5, False)[1]
-        return (f"perplexity({cell.upper()} H={H}, dropout {case.context.get('dropout', 0.0)}, {len(windows)} windows "
+        return (f"perplexity(a model carrying {state_name(kind)}, H={H}, dropout {case.context.get('dropout', 0.0)}, {len(windows)} windows "
                 f"of {B}x{T}, last {windows[-1][0].shape[1]} wide)")
 
     def request(self, case):
@@ -426,10 +422,10 @@ CHECKS = {check.name: check for check in [
     BatchCheck([Case((26, 4, 2, 0)), Case((500, 5, 7, 1))]),
     DetachCheck([Case((None,), label="None"), Case((leaf((2, 3, 4), 0),), label="GRU state"),
                  Case(((leaf((2, 3, 4), 1), leaf((2, 3, 4), 2)),), label="(h, c)")]),
-    EpochCheck([Case(("lstm", 0, 30, 8, 4, 5, 4 * (4 * 5 + 1)), {"lr": 1.0, "clip_norm": 1.0})]),
-    PerplexityCheck([Case(("lstm", 0, 50, 4, 3, 4, 100), context={"uniform": True},
+    EpochCheck([Case(("hc", 0, 30, 8, 4, 5, 4 * (4 * 5 + 1)), {"lr": 1.0, "clip_norm": 1.0})]),
+    PerplexityCheck([Case(("hc", 0, 50, 4, 3, 4, 100), context={"uniform": True},
                           label="perplexity of the uniform model over 50 words (it must be 50)"),
-                     Case(("lstm", 0, 25, 6, 3, 4, 100))]),
+                     Case(("hc", 0, 25, 6, 3, 4, 100))]),
 ]}
 
 # requests this chapter defines (see course_lib.checks.base.chapter_op)

@@ -1,6 +1,8 @@
 """The checks graded cells call: verdicts and messages."""
 
+import inspect
 import linecache
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from torch import nn
 from torch.nn import LSTMCell as AliasedCell
 
 from course_lib import cells
+from course_lib.checks import bptt as bptt_checks
 from course_lib.grading.checks import (
     CheckFailed,
     check_close,
@@ -17,6 +20,7 @@ from course_lib.grading.checks import (
     check_shape,
     relative_error,
 )
+from local_checks import LocalChapter
 
 
 def test_relative_error_on_known_values():
@@ -147,3 +151,54 @@ def test_a_class_defined_in_a_notebook_is_checked_method_by_method():
         check_from_scratch(cheat)
     with pytest.raises(CheckFailed, match="inherits from torch.nn.modules.rnn.LSTMCell"):
         check_from_scratch(heir)
+
+
+# -- bptt: the expected values come from torch.nn.RNN and autograd, not from the exercise's loop -------------
+BPTT = LocalChapter("bptt")
+#: What the notebook gives the answers (its non-graded cells): the helpers the exercises call.
+BPTT_GIVEN = ("from course_lib.checks.bptt import scalar_gru_step, state_step\n"
+              "from torch.autograd.functional import jacobian\n")
+
+
+def bptt_answers(replacements=None) -> dict[str, str]:
+    return {"given": BPTT_GIVEN, **BPTT.edited(replacements)}
+
+
+@pytest.mark.parametrize("name", sorted(bptt_checks.CHECKS))
+def test_bptt_the_solution_passes_every_case_visible_and_hidden(name):
+    result = BPTT.verdict(name, bptt_answers())
+    assert result.passed, result.message
+
+
+def test_bptt_the_visible_checks_pass_in_the_students_kernel():
+    namespace = BPTT.run(bptt_answers())
+    assert bptt_checks.CHECKS["bptt.rnn_forward"].run_visible(namespace["rnn_forward"]).startswith("rnn_forward matches")
+    assert bptt_checks.CHECKS["bptt.jacobian_norms"].run_visible(namespace["jacobian_norms"]).startswith(
+        "jacobian_norms agrees")
+
+
+@pytest.mark.parametrize("name, replacements, message", [
+    ("rnn_forward", {"rnn_forward": ('h @ params["W_hh"].T', 'h @ params["W_hh"]')}, "hs (B=2, T=5, I=3, H=4, K=3) is wrong"),
+    ("rnn_forward", {"rnn_forward": ("torch.stack(probs, dim=1), loss", "torch.stack(probs, dim=1), loss / (B * T)")},
+     "loss (B=2, T=5, I=3, H=4, K=3) is wrong"),
+    ("jacobian_norms", {"jacobian_norms": ("matrix_norm(product[:H], ord=2)", "matrix_norm(product, ord=2)")},
+     "||dh_T/ds_t|| for a LSTMCell (T=5, I=2, H=3) is wrong"),
+])
+def test_bptt_the_visible_checks_fail_a_wrong_answer_with_its_message(name, replacements, message):
+    function = BPTT.run(bptt_answers(replacements))[name]
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        bptt_checks.CHECKS[f"bptt.{name}"].run_visible(function)
+    assert message.split(" (")[0] in BPTT.verdict(f"bptt.{name}", bptt_answers(replacements)).message
+
+
+def test_bptt_reference_forward_is_torch_nn_rnn_and_matches_the_chapters_equations():
+    x, y, h0, params = bptt_checks.make_rnn_problem(7, 3, 6, 4, 5, 3)
+    hs, probs, loss = bptt_checks.reference_forward(x, y, h0, params)
+    h = h0
+    for t in range(x.shape[1]):  # h_t = tanh(W_hx x_t + W_hh h_{t-1} + b_h), p_t = softmax(W_ph h_t + b_p)
+        h = torch.tanh(x[:, t] @ params["W_hx"].T + h @ params["W_hh"].T + params["b_h"])
+        assert torch.allclose(hs[:, t], h, rtol=1e-12, atol=1e-14)
+    probabilities = torch.softmax(hs @ params["W_ph"].T + params["b_p"], dim=-1)
+    assert torch.allclose(probs, probabilities, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(loss, -probabilities.gather(-1, y[..., None]).log().sum(), rtol=1e-12)
+    assert "torch.tanh(" not in inspect.getsource(bptt_checks.reference_forward)  # not the exercise's loop

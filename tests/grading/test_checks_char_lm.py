@@ -1,10 +1,16 @@
 """The char_lm chapter's checks without a sandbox: the solution passes every case, visible and hidden;
 typical wrong answers fail the right exercise with a message that names the mistake."""
 
-import pytest
+import re
 
+import pytest
+import torch
+from torch import nn
+
+from course_lib.checks import char_lm as char_lm_checks
 from course_lib.checks.char_lm import CHECKS
 from course_lib.checks.rules import ForbiddenRule
+from course_lib.grading.checks import CheckFailed
 from local_checks import LocalChapter
 
 CHAR_LM = LocalChapter("char_lm")
@@ -71,3 +77,46 @@ def test_visible_cases_run_in_the_students_kernel():
     assert CHECKS["char_lm.sample"].run_visible(namespace["sample"]) == \
         "sample: ids identical to the reference sampler (2 cases)"
     assert CHECKS["char_lm.char_rnn"].run_visible(namespace["CharRNN"]).startswith("CharRNN: parameter count")
+
+
+# -- the student half has no reference implementation; the grader's check compares the logits --------------
+def visible(replacements=None):
+    """run_visible of the student half's CharRNN check on the solution's CharRNN with ``replacements``."""
+    return CHECKS["char_lm.char_rnn"].run_visible(CHAR_LM.run(answers({"char_rnn": replacements} if replacements
+                                                                      else None))["CharRNN"])
+
+
+@pytest.mark.parametrize("replacement, message", [
+    (("self.rnn(self.embedding(ids), state)", "self.rnn(self.embedding(ids))"),
+     "logits of two halves, the state carried between them is wrong"),
+    (("self.output(self.dropout(hidden))", "self.output(F.dropout(hidden, 0.1, training=True))"),
+     "two runs on the same ids in eval mode gave different logits"),
+    (("self.output = nn.Linear(hidden_size, vocab_size)", "self.output = nn.Linear(hidden_size, vocab_size, bias=False)"),
+     "number of parameters: expected"),
+    (("recurrent = {\"gru\": nn.GRU, \"lstm\": nn.LSTM}[cell]", "recurrent = nn.GRU"),
+     "should be one nn.Embedding, one nn.LSTM (batch_first) and one nn.Linear"),
+])
+def test_the_visible_check_fails_a_wrong_model_with_its_message(replacement, message):
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        visible(replacement)
+
+
+def test_the_logits_are_checked_by_the_grader_only():
+    softmax = ("return self.output(self.dropout(hidden)), state",
+               "return torch.softmax(self.output(self.dropout(hidden)), -1), state")
+    assert visible(softmax).startswith("CharRNN: parameter count")  # nothing in the student half to compare with
+    result = verdict("char_lm.char_rnn", answers({"char_rnn": softmax}))
+    assert not result.passed and "logits against Embedding -> GRU -> Linear with your weights" in result.message
+    graders = CHAR_LM.instructor["char_lm.char_rnn"]
+    assert graders.visible_cases() == CHECKS["char_lm.char_rnn"].visible_cases()
+    assert type(graders) is not type(CHECKS["char_lm.char_rnn"])
+    assert not hasattr(char_lm_checks, "reference_logits")
+
+
+def test_the_samplers_model_is_no_exercises_answer():
+    model = char_lm_checks.fixed_model(0, dropout=0.5)
+    kinds = {type(module) for module in model.modules()}
+    assert not kinds & {nn.Embedding, nn.GRU, nn.LSTM} and nn.RNN in kinds
+    ids = torch.tensor([[1, 2, 3]])
+    model.eval()
+    assert torch.equal(model(ids)[0], model(ids)[0])  # eval() switches its dropout off

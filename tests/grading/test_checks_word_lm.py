@@ -1,9 +1,15 @@
 """The word_lm chapter's checks without a sandbox: the solution passes every case, visible and hidden;
 typical wrong answers fail the right exercise with a message that names the mistake."""
 
-import pytest
+import re
 
-from course_lib.checks.word_lm import CHECKS
+import pytest
+import torch
+from torch import nn
+
+from course_lib.checks.base import Case
+from course_lib.checks.word_lm import CHECKS, STATES, stream_problem
+from course_lib.grading.checks import CheckFailed
 from local_checks import LocalChapter
 
 WORD_LM = LocalChapter("word_lm")
@@ -16,7 +22,7 @@ def test_the_solution_passes_every_case(name):
     assert result.passed, result.message
 
 
-@pytest.mark.parametrize("name, replacements, message", [
+TYPICAL_MISTAKES = [
     ("word_lm.windows_per_epoch", {"windows_per_epoch": ("(num_tokens // batch_size - 1)", "(num_tokens // batch_size)")},
      "windows_per_epoch(26, 4, 2): expected 2, got 3"),
     ("word_lm.batch_at", {"batch_at": ("rows[:, start + 1:start + num_steps + 1]", "rows[:, start:start + num_steps]")},
@@ -51,7 +57,10 @@ def test_the_solution_passes_every_case(name):
     ("word_lm.perplexity", {"perplexity": ("    model.eval()\n", "")}, "a hidden case of perplexity failed"),
     ("word_lm.perplexity", {"perplexity": ("logits, state = model(x, state)", "logits, state = model(x, None)")},
      "what a state reset to zeros at every window gives"),
-])
+]
+
+
+@pytest.mark.parametrize("name, replacements, message", TYPICAL_MISTAKES)
 def test_typical_mistakes_fail_with_a_message_that_names_them(name, replacements, message):
     result = verdict(name, answers(replacements))
     assert not result.passed and message in result.message, result.message
@@ -70,3 +79,31 @@ def test_visible_cases_run_in_the_students_kernel():
     namespace = WORD_LM.run(answers())
     assert CHECKS["word_lm.detach_state"].run_visible(namespace["detach_state"]) == "detach_state: correct (3 cases)"
     assert CHECKS["word_lm.perplexity"].run_visible(namespace["perplexity"]).startswith("perplexity: matches")
+    assert CHECKS["word_lm.train_epoch"].run_visible(namespace["train_epoch"]).startswith("train_epoch: weights")
+
+
+# -- the model the checks hand over is not char_lm's answer -------------------------------------------------
+@pytest.mark.parametrize("name, replacements, message", [
+    mistake for mistake in TYPICAL_MISTAKES
+    if mistake[0] in ("word_lm.train_epoch", "word_lm.perplexity") and "hidden case" not in mistake[2]])
+def test_the_visible_checks_of_the_model_exercises_name_the_mistake_too(name, replacements, message):
+    [target] = replacements
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        CHECKS[name].run_visible(WORD_LM.run(answers(replacements))[target])
+
+
+@pytest.mark.parametrize("kind", sorted(STATES))
+def test_the_checks_model_keeps_the_contract_and_is_no_exercises_answer(kind):
+    case = Case((kind, 0, 11, 5, 2, 3, 40), context={"dropout": 0.5})
+    model, windows = stream_problem(case, 0.3, True)
+    kinds = {type(module) for module in model.modules()}
+    assert not kinds & {nn.Embedding, nn.GRU, nn.LSTM, nn.GRUCell, nn.LSTMCell} and nn.RNN in kinds
+    x, _ = windows[0]
+    model.eval()
+    logits, state = model(x)
+    assert logits.shape == (2, 3, 11) and torch.equal(model(x)[0], logits)  # eval(): no dropout
+    parts = state if kind == "hc" else (state,)
+    assert isinstance(state, tuple) == (kind == "hc") and all(p.shape == (1, 2, 5) for p in parts)
+    assert not torch.allclose(model(x, state)[0], logits)  # the state carried changes what comes next
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])  # train(): dropout on

@@ -14,29 +14,30 @@ import pytest
 import yaml
 
 from course_lib import book, cli
+from course_lib.checks import find_check
 from course_lib.course_root import CourseNotFoundError, find_course
 from course_lib.grading.setup_cell import TAG, is_setup_cell
-from course_lib.publish import PublishError, publish, release_target
+from course_lib.publish import PublishError, course_files, decide, publish, release_target
 
 REPO = find_course(__file__)  # the checkout these tests belong to
 TARGET = release_target(REPO)
 INSTRUCTOR = "https://github.com/rnn-course/rnn-course"
 SHIPPED_TOP = {".gitignore", "README.md", "_config.yml", "_toc.yml", "_static", "book", "course_lib", "notebooks",
                "pyproject.toml", "requirements.txt"}
-#: Library modules that hold lines of a solution body: the library students import implements some of
-#: what early chapters ask for (the "from scratch" rules forbid using it in an answer). Each is a
-#: decision for the course; a NEW overlap fails the test below.
+#: Library modules that hold lines of a solution body, on purpose: the course's own cells, parameter
+#: formulas and padding, which later chapters build on. The library version of an exercise is not an
+#: answer a student can hand in: each exercise it overlaps has a from-scratch rule refusing it (see
+#: test_every_known_library_overlap_is_refused_by_a_rule). A NEW overlap fails the test below.
 KNOWN_LIBRARY_OVERLAPS = {
-    "course_lib/params.py": {"params"},          # parameter-count formulas (linear, conv2d)
+    # bptt's jacobian_norms, sentiment and gates build on the cells; refused by cells' and gates' FROM_SCRATCH
     "course_lib/cells.py": {"cells", "gates"},   # the LSTM's gate nonlinearities, the unroll loop
-    "course_lib/checks/bptt.py": {"bptt"},       # the visible check's expected value: the manual Elman forward
+    # sentiment reports its models' sizes with these; params' FormulaRule allows arithmetic only
+    "course_lib/params.py": {"params"},          # parameter-count formulas (linear, conv2d)
+    # gates and sentiment's later parts batch reviews with it; sentiment.collate's rule refuses it
     "course_lib/data/imdb.py": {"sentiment"},    # collate_padded
-    # the CharRNN check's expected logits come from Embedding -> GRU/LSTM -> Linear written out: the same
-    # model word_lm's notebook gives (below); to move into grader/char_lm.py (issue 14)
-    "course_lib/checks/char_lm.py": {"char_lm"},
-    "course_lib/checks/word_lm.py": {"char_lm"},
 }
-#: word_lm's notebook gives students the language model that char_lm asks them to write.
+#: word_lm's notebook gives students the language model that char_lm asks them to write: it ships only
+#: once the toc lists word_lm, after char_lm (the README: release word_lm after char_lm's deadline).
 KNOWN_NOTEBOOK_OVERLAPS = {"notebooks/word_lm/word_lm.ipynb": {"char_lm"}}
 
 
@@ -77,30 +78,112 @@ def hidden_case_lines() -> set[str]:
 def test_the_release_holds_what_students_use_and_nothing_of_the_instructors(release):
     assert {p.name for p in release.iterdir()} == SHIPPED_TOP
     files = release_files(release)
-    chapters = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+    listed = book.toc_files(yaml.safe_load((REPO / "_toc.yml").read_text()))
+    chapters = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()
+                      and f"notebooks/{p.name}/{p.name}" in listed)
     assert [f for f in files if f.startswith("notebooks/")] == [f"notebooks/{c}/{c}.ipynb" for c in chapters]
     assert not [f for f in files if f.startswith(("solutions/", "grader/", "results/", "tests/", "benchmarks/"))]
     assert "README.md" in files and b"course publish" not in files["README.md"]  # the students' README
 
 
-def test_no_file_of_the_release_holds_solution_or_hidden_test_text(release):
-    files = {path: data.decode("utf-8", "replace") for path, data in release_files(release).items()}
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN = {"):
-        assert not [path for path, text in files.items() if marker in text], marker
+def solution_overlaps(files: dict[str, str]) -> dict[str, set[str]]:
+    """{released file: chapters whose distinctive solution lines it holds}, searching the solutions of every
+    chapter whose notebook the release holds."""
     found: dict[str, set[str]] = {}
     searched = 0
     for notebook in sorted((REPO / "solutions").glob("*/*.ipynb")):
         chapter = notebook.parent.name
-        lines = solution_lines(notebook, files[f"notebooks/{chapter}/{chapter}.ipynb"])
+        student = files.get(f"notebooks/{chapter}/{chapter}.ipynb")
+        if student is None:
+            continue
+        lines = solution_lines(notebook, student)
         searched += len(lines)
         for path, text in files.items():
             if any(line in text for line in lines):
                 found.setdefault(path, set()).add(chapter)
     assert searched > 100  # the search has something to look for (143 lines when written)
+    return found
+
+
+def decoded(release: Path) -> dict[str, str]:
+    return {path: data.decode("utf-8", "replace") for path, data in release_files(release).items()}
+
+
+def test_no_file_of_the_release_holds_solution_or_hidden_test_text(release):
+    files = decoded(release)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN = {"):
+        assert not [path for path, text in files.items() if marker in text], marker
     hidden = hidden_case_lines()
     assert len(hidden) > 20
     assert not [path for path, text in files.items() if any(line in text for line in hidden)]
-    assert found == {**KNOWN_LIBRARY_OVERLAPS, **KNOWN_NOTEBOOK_OVERLAPS}
+    assert solution_overlaps(files) == {**KNOWN_LIBRARY_OVERLAPS, **KNOWN_NOTEBOOK_OVERLAPS}
+    listed = book.toc_files(yaml.safe_load((REPO / "_toc.yml").read_text()))
+    assert listed.index("notebooks/char_lm/char_lm") < listed.index("notebooks/word_lm/word_lm")
+
+
+def course_copy(root: Path) -> Path:
+    """The instructor's course files copied to ``root`` (without the folders publish withholds wholesale)."""
+    for path in course_files(REPO):
+        if not path.startswith(("results/", "tests/", "benchmarks/")):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / path, root / path)
+    return root
+
+
+def test_a_chapter_the_toc_does_not_list_is_withheld(tmp_path):
+    course = course_copy(tmp_path / "course")
+    toc = yaml.safe_load((course / "_toc.yml").read_text())
+    chapters = next(part for part in toc["parts"] if part.get("caption") == "Chapters")["chapters"]
+    ends = [entry["file"] for entry in chapters].index("book/char_lm") + 1
+    withheld = [entry["file"].removeprefix("book/") for entry in chapters[ends:]]
+    assert withheld[:1] == ["word_lm"]
+    del chapters[ends:]  # the toc of a term that has released chapters up to char_lm
+    (course / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    shipped = publish(course, tmp_path / "out")
+    files = decoded(tmp_path / "out")
+    assert set(shipped) == set(files)
+    for chapter in withheld:
+        assert not [path for path in files if path.startswith(f"notebooks/{chapter}/")], chapter
+        assert f"book/{chapter}.md" not in files and f"book/results/{chapter}.md" not in files, chapter
+    assert "notebooks/char_lm/char_lm.ipynb" in files and "book/char_lm.md" in files
+    assert solution_overlaps(files) == KNOWN_LIBRARY_OVERLAPS  # nothing gives char_lm's model away
+    assert decide(course)["notebooks/word_lm/word_lm.ipynb"].reason.startswith("chapter word_lm is not in _toc.yml")
+
+
+#: For each library file of KNOWN_LIBRARY_OVERLAPS, the checks of the exercises it overlaps and an answer
+#: that hands in the library's version: each must be refused by the check's rule, on the source.
+LIBRARY_ANSWERS = {
+    "course_lib/cells.py": [
+        ("cells.lstm_cell", "from course_lib.cells import LSTMCell as Given\n\n\nclass LSTMCell(Given):\n    pass\n"),
+        ("cells.coupled", "import course_lib.cells\n\n\nclass CoupledLSTMCell(course_lib.cells.CoupledLSTMCell):\n"
+                          "    pass\n"),
+        ("cells.unroll_lstm", "from course_lib import cells as c\n\n\ndef unroll(cell, x, lengths=None, state=None):\n"
+                              "    return c.unroll(cell, x, lengths, state)\n"),
+        ("gates.lstm_gates", "from course_lib.cells import unroll\n\n\ndef lstm_gates(lstm, x):\n"
+                             "    return unroll(lstm, x, return_gates=True)[2]\n"),
+    ],
+    "course_lib/params.py": [
+        ("params.linear_params", "from course_lib.params import linear_params as count\n\n\n"
+                                 "def linear_params(in_features, out_features, bias=True):\n"
+                                 "    return count(in_features, out_features, bias)\n"),
+        ("params.conv2d_params", "import course_lib.params as P\n\n\ndef conv2d_params(*args, **kwargs):\n"
+                                 "    return P.conv2d_params(*args, **kwargs)\n"),
+    ],
+    "course_lib/data/imdb.py": [
+        ("sentiment.collate", "from course_lib.data.imdb import collate_padded\n\n\ndef collate(batch):\n"
+                              "    return collate_padded(batch)\n"),
+    ],
+}
+
+
+def test_every_known_library_overlap_is_refused_by_a_rule():
+    assert set(LIBRARY_ANSWERS) == set(KNOWN_LIBRARY_OVERLAPS)
+    for path, answers in LIBRARY_ANSWERS.items():
+        assert {name.split(".")[0] for name, _ in answers} == KNOWN_LIBRARY_OVERLAPS[path]
+        for name, source in answers:
+            check = find_check(name)
+            assert check.rule is not None, name
+            assert check.rule.judge_sources([source], check.target), (name, source)
 
 
 def test_links_launch_buttons_and_install_lines_name_the_release(release):
