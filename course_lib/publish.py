@@ -196,14 +196,11 @@ def rule_for(path: str) -> Rule | None:
     return next((rule for rule in RULES if rule.matches(path)), None)
 
 
-def unlisted_chapter_rules(course: Path) -> tuple[Rule, ...]:
-    """Rules withholding what belongs to a chapter ``_toc.yml`` does not list yet.
+def unlisted_chapters(course: Path) -> tuple[set[str], set[str]]:
+    """The chapters whose assignment, and those whose lecture, ``_toc.yml`` does not list yet.
 
-    A chapter is a folder ``notebooks/<ch>/`` holding ``<ch>.ipynb``. Its assignment ships when the toc
-    lists ``notebooks/<ch>/<ch>``, its lecture (``book/<ch>.md`` and its results table
-    ``book/results/<ch>.md``) when the toc lists ``book/<ch>``: an instructor releases chapters in order
-    by appending them to the toc, and a chapter not released yet gives nothing away (word_lm's notebook,
-    for one, gives the model char_lm asks students to write).
+    A chapter is a folder ``notebooks/<ch>/`` holding ``<ch>.ipynb``. Its assignment is released when the
+    toc lists ``notebooks/<ch>/<ch>``, its lecture when it lists ``book/<ch>``.
     """
     try:
         listed = {doc_name(file) for file in toc_files(yaml.safe_load((course / "_toc.yml").read_text()))}
@@ -211,15 +208,34 @@ def unlisted_chapter_rules(course: Path) -> tuple[Rule, ...]:
         raise PublishError(f"{course / '_toc.yml'} cannot be read as a table of contents ({error!r}): it says "
                            "which chapters are released.") from None
     chapters = sorted(p.parent.name for p in (course / "notebooks").glob("*/*.ipynb") if p.stem == p.parent.name)
+    return ({ch for ch in chapters if f"notebooks/{ch}/{ch}" not in listed},
+            {ch for ch in chapters if f"book/{ch}" not in listed})
+
+
+def unlisted_chapter_rules(course: Path) -> tuple[Rule, ...]:
+    """Rules withholding what belongs to a chapter ``_toc.yml`` does not list yet: an instructor releases
+    chapters in order by appending them to the toc, and a chapter not released yet gives nothing away
+    (word_lm's notebook, for one, gives the model char_lm asks students to write)."""
+    assignments, lectures = unlisted_chapters(course)
     why = "chapter {ch} is not in _toc.yml yet: a chapter is released by appending it to the toc"
-    rules = []
-    for chapter in chapters:
-        if f"notebooks/{chapter}/{chapter}" not in listed:
-            rules.append(Rule(f"notebooks/{chapter}/**", WITHHOLD, why.format(ch=chapter)))
-        if f"book/{chapter}" not in listed:
-            rules += [Rule(f"book/{chapter}.md", WITHHOLD, why.format(ch=chapter)),
-                      Rule(f"book/results/{chapter}.md", WITHHOLD, why.format(ch=chapter))]
+    rules = [Rule(f"notebooks/{ch}/**", WITHHOLD, why.format(ch=ch)) for ch in sorted(assignments)]
+    for ch in sorted(lectures):
+        rules += [Rule(f"book/{ch}.md", WITHHOLD, why.format(ch=ch)),
+                  Rule(f"book/results/{ch}.md", WITHHOLD, why.format(ch=ch))]
     return tuple(rules)
+
+
+def unlink_unreleased(text: str, chapters: set[str]) -> str:
+    """A page's ``{doc}`` links to chapters not released yet, as plain text ("word_lm (not released
+    yet)"): the book builds with warnings as errors, and a link to a withheld page is one."""
+    def plain(match: re.Match) -> str:
+        target = match.group(2).strip()
+        chapter = target.rsplit("/", 1)[-1]
+        if chapter not in chapters or not (target == chapter or target.endswith(f"notebooks/{chapter}/{chapter}")):
+            return match.group(0)
+        return f"{(match.group(1) or chapter).strip()} (not released yet)"
+
+    return re.sub(r"\{doc\}`(?:([^`<]*?)\s*<)?([^`>]+)>?`", plain, text)
 
 
 def decide(course: Path) -> dict[str, Rule]:
@@ -258,12 +274,16 @@ def publish(course: Path, destination: Path) -> dict[str, Rule]:
                            "repository's checkout, emptied apart from .git, works too).")
     target, instructor = release_target(course), instructor_repository(course)
     shipped = {path: rule for path, rule in decide(course).items() if rule.action != WITHHOLD}
+    unreleased = set().union(*unlisted_chapters(course))
     written: dict[str, bytes] = {}
     markers = forbidden_markers()
     for path, rule in shipped.items():
         data = (course / path).read_bytes()
         if rule.action == RETARGET:
-            data = retarget(data.decode("utf-8"), instructor, target).encode("utf-8")
+            text = retarget(data.decode("utf-8"), instructor, target)
+            if path.startswith("book/"):
+                text = unlink_unreleased(text, unreleased)
+            data = text.encode("utf-8")
         elif rule.action == STUDENT_README:
             data = student_readme(target).encode("utf-8")
         marker = _forbidden_marker(data, markers)

@@ -414,12 +414,17 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
             graded = [e for e in found if e not in view.receipts and e not in view.superseded]
             ids = unique_ids(graded, view.ids)
             grades: dict[str, StudentGrade] = {}
-            earlier_attempts = []
+            not_graded = []
             for entry, latest in view.superseded.items():
-                earlier_attempts.append(StudentGrade(
+                not_graded.append(StudentGrade(
                     clean_id(f"{view.ids[entry]}-earlier-{load_digest(found[entry])[:6]}"), {g: 0.0 for g in cells},
                     f"not graded: an earlier attempt; the latest ({latest[:80]}) is graded", entry,
                     load_digest(found[entry])))
+            for entry, receipt in view.without_notebook.items():
+                not_graded.append(StudentGrade(
+                    clean_id(receipt.username), {g: 0.0 for g in cells},
+                    f"missing: Blackboard lists an attempt ({receipt.time}) but the download has no notebook "
+                    "for it", entry, load_digest(found.get(entry) or Path(submissions_dir) / entry)))
             pending = []
             for entry in graded:
                 path = found[entry]
@@ -443,8 +448,8 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                         progress(grade)
                 write_grades_csv(output_dir / "grades.csv", sorted(grades.values(), key=lambda g: g.student), cells)
 
-            finished([g for g in earlier_attempts if (g.entry, g.digest) not in done])
-            grades.update({g.entry: g for g in earlier_attempts})
+            finished([g for g in not_graded if (g.entry, g.digest) not in done])
+            grades.update({g.entry: g for g in not_graded})
             with tqdm(total=len(found), initial=len(grades), desc=f"grading {chapter}", unit="submission",
                       file=sys.stderr, disable=None) as bar:
                 if plan is None:

@@ -14,7 +14,10 @@ late penalties; and a grades file each LMS imports.
 * **Blackboard** (Grade Center, "Assignment File Download"):
   ``<assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<original file name>``, with one receipt
   ``<assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>.txt`` per attempt whose first line reads
-  ``Name: First Last (username)``. The time is the server's local time (``--lms-timezone``).
+  ``Name: First Last (username)``. The time is the server's local time (``--lms-timezone``). A
+  username may hold ``_``: the receipt spells it out, and the file names are read with it. A receipt
+  without a notebook (a text-only attempt, a file the student forgot) gives the student a row,
+  "missing", rather than no row; one later than the graded notebook is noted in that row.
 
 File names are hostile input: they are matched by strict patterns (no match: the file is graded
 under its own name with a note), every field is length-capped, ids are cleaned like every
@@ -77,11 +80,17 @@ _CANVAS = re.compile(r"^(?P<name>[a-z0-9]+)_(?P<late>LATE_)?(?P<user>\d{1,20})_(
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<participant>\d{1,20})_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
 _BLACKBOARD = re.compile(r"^(?P<assignment>.*)_(?P<user>[^_/\\]{1,100})_attempt_"
                          r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:_(?P<file>.+))?$")
+_BLACKBOARD_TIME = r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})"
+_BLACKBOARD_RECEIPT = re.compile(r"^.*_attempt_" + _BLACKBOARD_TIME + r"\.txt$")
 _BLACKBOARD_NAME = re.compile(r"^Name:\s*(?P<name>.{0,200}?)\s*\((?P<user>[^()\s]{1,100})\)\s*$")
 
 
-def parse_name(lms: str, name: str, tz: tzinfo = timezone.utc) -> LmsSubmission | None:
-    """What the file (or folder) name ``name`` of an ``lms`` download says; None if it is not one of its names."""
+def parse_name(lms: str, name: str, tz: tzinfo = timezone.utc, usernames: tuple[str, ...] = ()) -> LmsSubmission | None:
+    """What the file (or folder) name ``name`` of an ``lms`` download says; None if it is not one of its names.
+
+    A Blackboard username may hold ``_``, which also separates the name's fields: ``usernames`` (from the
+    attempt receipts, which spell them out) are tried first, longest first; without one that fits, the
+    username is the last ``_``-free field before ``_attempt_``."""
     if lms == "canvas":
         match = _CANVAS.match(name)
         if match:
@@ -92,7 +101,8 @@ def parse_name(lms: str, name: str, tz: tzinfo = timezone.utc) -> LmsSubmission 
         if match:
             return LmsSubmission("moodle", _field(match["participant"]), _field(match["name"]))
     elif lms == "blackboard":
-        match = _BLACKBOARD.match(name)
+        match = next(filter(None, (_blackboard_with(user).match(name) for user in
+                                   sorted(usernames, key=len, reverse=True))), None) or _BLACKBOARD.match(name)
         if match:
             try:
                 when = datetime.strptime(match["time"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=tz)
@@ -104,6 +114,20 @@ def parse_name(lms: str, name: str, tz: tzinfo = timezone.utc) -> LmsSubmission 
     return None
 
 
+def _blackboard_with(user: str) -> re.Pattern:
+    return re.compile(r"^(?P<assignment>.*)_(?P<user>" + re.escape(user) + r")_attempt_" + _BLACKBOARD_TIME
+                      + r"(?:_(?P<file>.+))?$")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One Blackboard attempt receipt: whose attempt (username, full name) and when (its name's time)."""
+
+    username: str
+    name: str
+    time: str
+
+
 def blackboard_receipt_name(text: str) -> tuple[str, str] | None:
     """(full name, username) from the first line of a Blackboard attempt receipt, or None."""
     first = text.lstrip("\ufeff").splitlines()[:1]
@@ -111,23 +135,33 @@ def blackboard_receipt_name(text: str) -> tuple[str, str] | None:
     return (_field(match["name"]), _field(match["user"])) if match else None
 
 
-def read_download(lms: str, found: dict[str, Path | None], folder: Path,
-                  tz: tzinfo = timezone.utc) -> dict[str, LmsSubmission]:
-    """``{entry: LmsSubmission}`` for the entries of :func:`~course_lib.grading.submissions.find_submissions`
-    whose names the LMS made. Blackboard's receipts give the students' names."""
+def read_receipts(folder: Path, entries: list[str]) -> dict[str, Receipt]:
+    """``{entry: Receipt}`` for the Blackboard attempt receipts among ``entries`` (files of ``folder``)
+    whose first line names the student."""
     result = {}
-    names: dict[str, str] = {}
-    if lms == "blackboard":
-        for receipt in sorted(Path(folder).glob("*_attempt_*.txt")):
-            if receipt.is_file() and not receipt.is_symlink() and receipt.stat().st_size < 100_000:
-                parsed = blackboard_receipt_name(receipt.read_text(errors="replace"))
-                if parsed:
-                    names[parsed[1]] = parsed[0]
+    for entry in entries:
+        path, time = Path(folder) / entry, _BLACKBOARD_RECEIPT.match(entry)
+        if time and path.is_file() and not path.is_symlink() and path.stat().st_size < 100_000:
+            parsed = blackboard_receipt_name(path.read_text(errors="replace"))
+            if parsed and entry.endswith(f"_{parsed[1]}_attempt_{time['time']}.txt"):
+                result[entry] = Receipt(parsed[1], parsed[0], time["time"])
+    return result
+
+
+def read_download(lms: str, found: dict[str, Path | None], folder: Path, tz: tzinfo = timezone.utc,
+                  receipts_read: dict[str, Receipt] | None = None) -> dict[str, LmsSubmission]:
+    """``{entry: LmsSubmission}`` for the entries of :func:`~course_lib.grading.submissions.find_submissions`
+    whose names the LMS made. Blackboard's receipts (``receipts_read``) give the students' names and
+    spell out usernames that hold ``_``."""
+    result = {}
+    known = list((receipts_read or {}).values())
+    names = {receipt.username: receipt.name for receipt in known}
+    usernames = tuple(names)
     for entry, path in found.items():
         # a flat file's entry is its name without .ipynb: the original file name's extension went with it
         candidates = [entry + ".ipynb", entry] if path is not None and path.parent == Path(folder) else [entry]
         for candidate in candidates:
-            parsed = parse_name(lms, candidate, tz)
+            parsed = parse_name(lms, candidate, tz, usernames)
             if parsed is not None:
                 parsed.name = parsed.name or names.get(parsed.student_id, "")
                 result[entry] = parsed
@@ -352,14 +386,25 @@ class DownloadView:
     penalties: dict[str, float] = field(default_factory=dict)
     superseded: dict[str, str] = field(default_factory=dict)   # entry -> the entry graded instead
     receipts: list[str] = field(default_factory=list)
+    #: receipt entry -> its Receipt, for students whose download holds a receipt but no notebook: each
+    #: gets a row (0 points, "missing"), so that nobody who submitted is silently left out
+    without_notebook: dict[str, Receipt] = field(default_factory=dict)
 
 
 def view_download(options: LmsOptions, found: dict[str, Path | None], folder: Path) -> DownloadView:
     """Read the LMS's names, pick each student's latest attempt, and decide each penalty."""
     view = DownloadView(receipts=receipts(options.lms, found))
+    receipts_read = read_receipts(folder, view.receipts) if options.lms == "blackboard" else {}
     view.submissions = read_download(options.lms, {e: p for e, p in found.items() if e not in view.receipts},
-                                     folder, options.tz)
+                                     folder, options.tz, receipts_read)
     view.superseded = latest_attempts(view.submissions)
+    with_notebook = {s.student_id for s in view.submissions.values()}
+    for entry, receipt in sorted(receipts_read.items()):
+        if receipt.username not in with_notebook and receipt.username not in \
+                {r.username for r in view.without_notebook.values()}:
+            view.without_notebook[entry] = receipt
+            view.submissions[entry] = LmsSubmission("blackboard", receipt.username, receipt.name)
+            view.ids[entry] = receipt.username
     for entry in found:
         if entry in view.receipts:
             continue
@@ -376,4 +421,10 @@ def view_download(options: LmsOptions, found: dict[str, Path | None], folder: Pa
                 view.notes[entry] = words
         elif submission.marked_late and entry not in view.superseded:
             view.notes[entry] = "marked late by the LMS (no late policy given)"
+    for entry, submission in view.submissions.items():
+        later = [r.time for r in receipts_read.values() if r.username == submission.student_id
+                 and r.time > submission.attempt_key] if entry not in view.without_notebook else []
+        if later and entry not in view.superseded:
+            view.notes[entry] = "; ".join(filter(None, (view.notes.get(entry), (
+                f"Blackboard lists a later attempt ({max(later)}) without a notebook: the latest notebook was graded"))))
     return view

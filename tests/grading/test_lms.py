@@ -104,6 +104,43 @@ def test_blackboard_receipts_are_metadata_not_rows(tmp_path):
         "Params exercise_bsmith_attempt_2026-11-21-09-30-00_params": ("bsmith", "Bob Smith")}
 
 
+def add_blackboard_attempt(folder: Path, user: str, name: str, time: str, notebook=None) -> None:
+    """One more Blackboard attempt in ``folder``: its receipt, and its notebook unless ``notebook`` is None."""
+    import nbformat
+
+    stem = f"Params exercise_{user}_attempt_{time}"
+    receipt = (FIXTURES / "blackboard_receipt.txt").read_text()
+    (folder / f"{stem}.txt").write_text(receipt.format(name=name, user=user, file=f"{stem}_params.ipynb"))
+    if notebook is not None:
+        nbformat.write(notebook, folder / f"{stem}_params.ipynb")
+
+
+def test_a_blackboard_username_with_underscores_is_read_from_its_receipt(tmp_path):
+    name = "Params exercise_jane_o_doe_attempt_2026-11-20-23-58-01_params.ipynb"
+    assert parse_name("blackboard", name).student_id == "doe"  # without the receipt: ambiguous
+    assert parse_name("blackboard", name, usernames=("o_doe", "jane_o_doe")).student_id == "jane_o_doe"
+    folder = tmp_path / "bb"
+    folder.mkdir()
+    add_blackboard_attempt(folder, "jane_o_doe", "Jane O'Doe", "2026-11-20-23-58-01", Crafting("params").blank())
+    add_blackboard_attempt(folder, "o_doe", "Olive Doe", "2026-11-20-22-00-00", Crafting("params").blank())
+    view = view_download(LmsOptions("blackboard"), find_submissions(folder, "params"), folder)
+    assert {e.split("_attempt_")[1]: (s.student_id, s.name) for e, s in view.submissions.items()} == {
+        "2026-11-20-23-58-01_params": ("jane_o_doe", "Jane O'Doe"), "2026-11-20-22-00-00_params": ("o_doe", "Olive Doe")}
+    assert not view.superseded and not view.without_notebook
+
+
+def test_a_blackboard_receipt_without_a_notebook_is_a_missing_row_and_a_later_one_a_note(tmp_path):
+    folder = download("blackboard", tmp_path / "bb", Crafting("params").blank())
+    add_blackboard_attempt(folder, "cwu", "Chen Wu", "2026-11-20-20-00-00")            # text only, no file
+    add_blackboard_attempt(folder, "jdoe", "Jane Doe", "2026-11-22-08-00-00")          # a later attempt, no file
+    view = view_download(LmsOptions("blackboard"), find_submissions(folder, "params"), folder)
+    assert {e: (r.username, r.name, r.time) for e, r in view.without_notebook.items()} == {
+        "Params exercise_cwu_attempt_2026-11-20-20-00-00.txt": ("cwu", "Chen Wu", "2026-11-20-20-00-00")}
+    assert view.notes["Params exercise_jdoe_attempt_2026-11-20-23-58-01_params"] == (
+        "Blackboard lists a later attempt (2026-11-22-08-00-00) without a notebook: the latest notebook was graded")
+    assert "Params exercise_bsmith_attempt_2026-11-21-09-30-00_params" not in view.notes
+
+
 # ------------------------------------------------------------------------------------------- late work
 
 DEADLINE = datetime(2026, 11, 20, 23, 59, tzinfo=UTC)
@@ -202,6 +239,7 @@ def test_every_formula_start_is_defused(cell):
 def test_course_grade_reads_a_blackboard_download_applies_lateness_and_writes_its_csv(tmp_path, capsys):
     params = Crafting("params")
     folder = download("blackboard", tmp_path / "bb", params.correct())
+    add_blackboard_attempt(folder, "cwu", "Chen Wu", "2026-11-20-20-00-00")
     extensions = tmp_path / "extensions.csv"
     extensions.write_text("student,deadline\nbsmith,2026-11-21T12:00\n")
     output = tmp_path / "graded"
@@ -210,12 +248,15 @@ def test_course_grade_reads_a_blackboard_download_applies_lateness_and_writes_it
                      "--late-penalty", "10,cap=30", "--extensions", str(extensions)])
     assert code == 0, capsys.readouterr().out
     table = {row["student"]: row for row in csv.DictReader((output / "grades.csv").open())}
-    assert sorted(table) == ["bsmith", "jdoe"]  # receipts are not rows
+    assert sorted(table) == ["bsmith", "cwu", "jdoe"]  # receipts are not rows; a receipt alone is "missing"
+    assert (table["cwu"]["total"], table["cwu"]["status"]) == (
+        "0", "missing: Blackboard lists an attempt (2026-11-20-20-00-00) but the download has no notebook for it")
     assert (table["jdoe"]["total"], table["jdoe"]["status"]) == ("17.1", "late by 11 h 58 min: -10%")
     assert (table["bsmith"]["total"], table["bsmith"]["status"]) == ("19", "ok")
     lms_rows = read_back(output / "grades-blackboard.csv")
     assert lms_rows[0] == ["Last Name", "First Name", "Username", "Params exercise [Total Pts: 21 Score]"]
-    assert sorted(lms_rows[1:]) == [["Doe", "Jane", "jdoe", "17.1"], ["Smith", "Bob", "bsmith", "19"]]
+    assert sorted(lms_rows[1:]) == [["Doe", "Jane", "jdoe", "17.1"], ["Smith", "Bob", "bsmith", "19"],
+                                    ["Wu", "Chen", "cwu", "0"]]
 
 
 def test_lateness_options_without_an_lms_are_refused(tmp_path, capsys):
