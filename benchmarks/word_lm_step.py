@@ -5,8 +5,8 @@ medium model with dropout, each with an LSTM and a GRU): about 160,000 SGD steps
 kernels. Each step is forward, loss, backward, gradient clipping and the SGD update, a few hundred
 launches that Python issues one by one. This script times that step as the notebook runs it
 (eager) and as one CUDA graph replayed per step (inputs and state copied into static buffers, the
-learning rate a tensor), and checks on the first steps without dropout that both give the same
-losses. The model is the notebook's own (its given cell, read from solutions/word_lm).
+learning rate a tensor: :mod:`course_lib.tbptt_graph`, which checks each graph against eager steps
+before it trains). The model is the notebook's own (its given cell, read from solutions/word_lm).
 
     PYTHONPATH=. python benchmarks/word_lm_step.py [--steps 200] [--json out.json]
 
@@ -25,12 +25,14 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from course_lib import tbptt_graph
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 10_000
@@ -59,63 +61,6 @@ def batches(steps: int, num_steps: int, device) -> list[tuple[torch.Tensor, torc
     return [(window[:, :-1], window[:, 1:]) for window in ids]
 
 
-def detach(state):
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
-def eager_step(model, x, y, state, lr):
-    """The notebook's train_epoch body: summed-over-T loss, clip at 5, SGD."""
-    logits, state = model(x, detach(state) if state is not None else None)
-    nll = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
-    model.zero_grad(set_to_none=True)
-    (nll * y.shape[1]).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(p.grad, alpha=-lr)
-    return nll.detach(), state
-
-
-class GraphedStep:
-    """forward + backward + clip + SGD captured once; each call copies x, y in and replays."""
-
-    def __init__(self, model, x, y, state, lr: float):
-        self.model, self.params = model, list(model.parameters())
-        self.x, self.y = x.clone(), y.clone()
-        self.state = tuple(s.clone() for s in state) if isinstance(state, tuple) else state.clone()
-        self.lr = torch.tensor(lr, device=x.device)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN picks its algorithms here
-            for _ in range(3):
-                self._step()
-        torch.cuda.current_stream().wait_stream(side)
-        model.zero_grad(set_to_none=True)  # the captured backward allocates the grads in the graph's pool
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.nll = self._step()
-
-    def _step(self):
-        logits, new_state = self.model(self.x, self.state)
-        nll = F.cross_entropy(logits.reshape(-1, VOCAB), self.y.reshape(-1))
-        (nll * self.y.shape[1]).backward()
-        grads = [p.grad for p in self.params]
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        scale = (CLIP / (norm + 1e-6)).clamp(max=1.0) * self.lr
-        with torch.no_grad():
-            torch._foreach_sub_(self.params, torch._foreach_mul(grads, scale))
-            for static, new in zip(self.state if isinstance(self.state, tuple) else (self.state,),
-                                   new_state if isinstance(new_state, tuple) else (new_state,)):
-                static.copy_(new)  # the next window starts from this one's final state
-        return nll.detach()
-
-    def __call__(self, x, y):
-        self.x.copy_(x)
-        self.y.copy_(y)
-        self.graph.replay()
-        return self.nll.clone()
-
-
 def zero_state(cell: str, hidden: int, device):
     h = torch.zeros(2, BATCH, hidden, device=device)
     return (h, h.clone()) if cell == "lstm" else h
@@ -140,38 +85,25 @@ def measure(recipe, steps: int, device, repeat: int) -> dict:
     for_graph = copy.deepcopy(model)  # parameters no eager backward has touched (capture needs that)
     windows = batches(steps, num_steps, device)
     row = {"model": name, "hidden": hidden, "num_steps": num_steps, "dropout": dropout}
-    state = [zero_state(cell, hidden, device)]
+    state = [None]
 
     def eager(x, y):
-        _, state[0] = eager_step(model, x, y, state[0], 1.0)
+        _, state[0] = tbptt_graph.eager_step(model, x, y, state[0], 1.0, CLIP)
 
     time_steps(eager, windows[:20])  # warm-up
     row["eager_ms"] = statistics.median(time_steps(eager, windows) for _ in range(repeat))
     if device.type != "cuda":
         return row
-    try:
-        if dropout == 0.0:  # same losses from the same start, eager and graphed
-            torch.manual_seed(1)
-            a = WordLM(VOCAB, hidden_size=hidden, cell=cell).to(device)
-            b = copy.deepcopy(a)
-            start = copy.deepcopy(a.state_dict())
-            s, eager_losses = zero_state(cell, hidden, device), []
-            for x, y in windows[:6]:
-                nll, s = eager_step(a, x, y, s, 1.0)
-                eager_losses.append(float(nll))
-            graphed = GraphedStep(b, *windows[0], zero_state(cell, hidden, device), 1.0)
-            b.load_state_dict(start)  # in place: the capture's warm-up trained b a few steps
-            for static in graphed.state if isinstance(graphed.state, tuple) else (graphed.state,):
-                static.zero_()
-            graph_losses = [float(graphed(x, y)) for x, y in windows[:6]]
-            row["largest_loss_difference"] = max(abs(p - q) for p, q in zip(eager_losses, graph_losses))
-        graphed = GraphedStep(for_graph, *windows[0], zero_state(cell, hidden, device), 1.0)
-        time_steps(graphed, windows[:20])
-        row["graph_ms"] = statistics.median(time_steps(graphed, windows) for _ in range(repeat))
-        losses = [float(graphed(x, y)) for x, y in windows[:50]]
-        row["graph_losses_finite"] = all(math.isfinite(v) for v in losses)
-    except Exception as error:  # noqa: BLE001 (a benchmark reports what failed and goes on)
-        row["graph_error"] = f"{type(error).__name__}: {error}"[:500]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphed = tbptt_graph.capture(for_graph, windows, CLIP)  # checked against eager steps first
+    if graphed is None:
+        row["graph_error"] = "; ".join(str(w.message) for w in caught)[:500]
+        return row
+    graphed.lr.fill_(1.0)
+    time_steps(graphed.step, windows[:20])
+    row["graph_ms"] = statistics.median(time_steps(graphed.step, windows) for _ in range(repeat))
+    row["graph_losses_finite"] = all(math.isfinite(float(graphed.step(x, y))) for x, y in windows[:50])
     return row
 
 
@@ -193,8 +125,6 @@ def main(argv=None) -> int:
         extra = ""
         if "graph_ms" in row:
             extra = f"  graph {row['graph_ms']:6.2f} ms ({row['eager_ms'] / row['graph_ms']:.1f}x)"
-        if "largest_loss_difference" in row:
-            extra += f"  loss diff {row['largest_loss_difference']:.1e}"
         if "graph_error" in row:
             extra += f"  graph failed: {row['graph_error'][:200]}"
         print(f"{row['model']:24s} eager {row['eager_ms']:6.2f} ms/step{extra}", flush=True)
