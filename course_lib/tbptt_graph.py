@@ -53,7 +53,7 @@ def eager_step(model: nn.Module, x: Tensor, y: Tensor, state, lr: float, clip_no
     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
     model.zero_grad(set_to_none=True)
     (nll * y.shape[1]).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip_norm)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(parameter.grad, alpha=-lr)

@@ -32,8 +32,8 @@ from course_lib.metrics import Perplexity, TokenNLL, masked_cross_entropy, perpl
 from course_lib.train import evaluate, fit
 
 OWN_BATCHES = ForbiddenRule(("course_lib.data",), "Write it with view/reshape and slicing.")
-OWN_DETACH = ForbiddenRule(("course_lib.train",), "Write it with .detach() and recursion over tuples.")
-OWN_EPOCH = ForbiddenRule(("course_lib.train",), "Write the loop of the five steps yourself.")
+OWN_DETACH = ForbiddenRule(("course_lib.train", "course_lib.tbptt_graph"), "Write it with .detach() and recursion over tuples.")
+OWN_EPOCH = ForbiddenRule(("course_lib.train", "course_lib.tbptt_graph"), "Write the loop of the five steps yourself.")
 OWN_PERPLEXITY = ForbiddenRule(("course_lib.train", "course_lib.metrics"), "Add up the NLL and the tokens yourself.")
 
 

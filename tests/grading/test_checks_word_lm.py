@@ -107,3 +107,11 @@ def test_the_checks_model_keeps_the_contract_and_is_no_exercises_answer(kind):
     assert not torch.allclose(model(x, state)[0], logits)  # the state carried changes what comes next
     model.train()
     assert not torch.equal(model(x)[0], model(x)[0])  # train(): dropout on
+
+
+def test_the_librarys_graphed_step_is_ruled_out_of_train_epoch():
+    rule = CHECKS["word_lm.train_epoch"].rule
+    answer = ("from course_lib.tbptt_graph import eager_step as step\n\n\n"
+              "def train_epoch(model, windows, optimizer, clip_norm=5.0):\n"
+              "    state = None\n    for x, y in windows:\n        nll, state = step(model, x, y, state, 1.0, clip_norm)\n")
+    assert "train_epoch uses" in rule.judge_sources([answer], "train_epoch")
