@@ -65,8 +65,15 @@ def execute_chapter(root: Path, chapter: str, profile: str, output: Path) -> dic
     target_dir = output / chapter
     target_dir.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(source, as_version=4)
+    executed = target_dir / f"{chapter}.ipynb"
+
+    def keep_so_far(**_) -> None:  # a chapter stopped by its time limit keeps the cells it finished
+        partial = executed.with_suffix(".partial")
+        nbformat.write(notebook, partial)
+        partial.replace(executed)
+
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT[profile], kernel_name="python3",
-                            resources={"metadata": {"path": str(source.parent)}})
+                            resources={"metadata": {"path": str(source.parent)}}, on_cell_executed=keep_so_far)
     started = time.perf_counter()
     status, error = STATUS_OK, None
     try:
@@ -76,7 +83,7 @@ def execute_chapter(root: Path, chapter: str, profile: str, output: Path) -> dic
         status, error = (STATUS_MISSED if missed else STATUS_FAILED), _last_lines(str(failure))
     finally:
         seconds = time.perf_counter() - started
-        nbformat.write(notebook, target_dir / f"{chapter}.ipynb")
+        nbformat.write(notebook, executed)
     run, figures = read_results_file(target_dir / "figures.jsonl")
     if status == STATUS_OK and any(figure["met"] is False for figure in figures):
         status = STATUS_MISSED
@@ -117,6 +124,7 @@ def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: f
             _kill_tree(worker.pid)
             worker.wait()
             returncode, problem = None, f"stopped after the time limit of {timeout:g} s"
+    (target_dir / f"{chapter}.partial").unlink(missing_ok=True)  # a save the time limit cut short
     if returncode == 0 and entry_file.exists():
         return json.loads(entry_file.read_text(encoding="utf-8"))
     run, figures = read_results_file(figures_file)

@@ -50,6 +50,10 @@ def test_exit_code_and_statuses(regenerated):
     assert "the data set is missing" in chapters["broken"]["error"]
     assert "time limit of 90 s" in chapters["slow"]["error"]
     assert 90 <= chapters["slow"]["wall_seconds"] < 150
+    # the cells it finished before the limit are kept, with their outputs
+    kept = nbformat.read(output / "slow" / "slow.ipynb", as_version=4)
+    assert [bool(cell.get("outputs")) for cell in kept.cells] == [False, True, False]
+    assert "before the long cell" in kept.cells[1].outputs[0]["text"]
 
 
 def test_figures_and_run_description(regenerated):
