@@ -87,6 +87,24 @@ def test_no_title_or_sentence_types_a_chapter_number():
         assert not TYPED_NUMBER.search(text), f"{path} types a chapter's number: {TYPED_NUMBER.search(text).group(0)!r}"
 
 
+#: What a hand-typed run result looks like on a page: a results table by profile and device, a
+#: machine's load, a wall time in minutes and seconds, the old way of timing a notebook.
+TYPED_RUN_RESULT = re.compile(r"\|\s*profile\s*\|\s*device\s*\||\bload(?: average)?(?: of)?(?: about)? \d"
+                              r"|\b\d+ min \d+ s\b|nbconvert --execute")
+
+
+def test_chapter_pages_take_their_run_results_from_course_regenerate():
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    for entry in chapters_part(toc):
+        chapter = Path(entry["file"]).name
+        text = (REPO / "book" / f"{chapter}.md").read_text(encoding="utf8")
+        assert f"```{{include}} results/{chapter}.md\n```" in text, \
+            f"book/{chapter}.md does not include its generated results table, results/{chapter}.md"
+        typed = TYPED_RUN_RESULT.search(text)
+        assert not typed, (f"book/{chapter}.md types a run result by hand ({typed.group(0)!r}): "
+                           f"report it from the notebook and let `course regenerate` write it")
+
+
 def test_citations_read_author_year_and_every_reference_is_in_the_bib(student_book):
     bptt = re.sub(r"<[^>]+>", "", html_of(student_book, "book/bptt"))
     assert "Werbos [1990]" in bptt.replace("\u00a0", " ").replace("&nbsp;", " "), "author-year citations are not rendered"
