@@ -29,7 +29,10 @@ ARGS = ["--timeout", "60", "--notebook-timeout", "120", "--memory", "3072"]
 SLOW = "import time\ntime.sleep(12)\n"  # long enough to be killed mid-submission
 
 
-PEEK = f"import os\nprint('repository', 'VISIBLE' if os.path.exists({str(REPO)!r}) else 'hidden')\n"
+# The instructor's secrets, not the folder: a venv made inside the repository (as the README's commands
+# make it) is mounted at its own path, so the folder exists in the sandbox, holding that venv only.
+SECRETS = [str(REPO / name) for name in ("grader", "solutions", "tests")]
+PEEK = f"import os\nprint('repository', 'VISIBLE' if any(map(os.path.exists, {SECRETS!r})) else 'hidden')\n"
 
 
 def batch():
