@@ -424,7 +424,7 @@ def grade_class(chapter: str, submissions_dir: Path, output_dir: Path, *, jobs: 
                 not_graded.append(StudentGrade(
                     clean_id(receipt.username), {g: 0.0 for g in cells},
                     f"missing: Blackboard lists an attempt ({receipt.time}) but the download has no notebook "
-                    "for it", entry, load_digest(found.get(entry) or Path(submissions_dir) / entry)))
+                    "for it", entry, load_digest(Path(submissions_dir) / entry)))
             pending = []
             for entry in graded:
                 path = found[entry]

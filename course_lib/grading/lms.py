@@ -78,10 +78,11 @@ def _field(text: str) -> str:
 
 _CANVAS = re.compile(r"^(?P<name>[a-z0-9]+)_(?P<late>LATE_)?(?P<user>\d{1,20})_(?P<submission>\d{1,20})_(?P<file>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<participant>\d{1,20})_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
-_BLACKBOARD = re.compile(r"^(?P<assignment>.*)_(?P<user>[^_/\\]{1,100})_attempt_"
-                         r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:_(?P<file>.+))?$")
 _BLACKBOARD_TIME = r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})"
+# <assignment>_<username> before "_attempt_": where the username starts is decided in parse_name
+_BLACKBOARD = re.compile(r"^(?P<head>.*)_attempt_" + _BLACKBOARD_TIME + r"(?:_(?P<file>.+))?$")
 _BLACKBOARD_RECEIPT = re.compile(r"^.*_attempt_" + _BLACKBOARD_TIME + r"\.txt$")
+_BLACKBOARD_LAST_FIELD = re.compile(r"_(?P<user>[^_/\\]{1,100})$")
 _BLACKBOARD_NAME = re.compile(r"^Name:\s*(?P<name>.{0,200}?)\s*\((?P<user>[^()\s]{1,100})\)\s*$")
 
 
@@ -101,22 +102,23 @@ def parse_name(lms: str, name: str, tz: tzinfo = timezone.utc, usernames: tuple[
         if match:
             return LmsSubmission("moodle", _field(match["participant"]), _field(match["name"]))
     elif lms == "blackboard":
-        match = next(filter(None, (_blackboard_with(user).match(name) for user in
-                                   sorted(usernames, key=len, reverse=True))), None) or _BLACKBOARD.match(name)
+        match = _BLACKBOARD.match(name)
         if match:
+            head = match["head"]
+            user = next((u for u in sorted(usernames, key=len, reverse=True) if head.endswith("_" + u)), None)
+            if user is None:
+                last = _BLACKBOARD_LAST_FIELD.search(head)
+                if last is None:
+                    return None
+                user = last["user"]
             try:
                 when = datetime.strptime(match["time"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=tz)
             except ValueError:  # 2021-13-45-...: not a time
                 return None
-            return LmsSubmission("blackboard", _field(match["user"]), "", when, attempt_key=match["time"])
+            return LmsSubmission("blackboard", _field(user), "", when, attempt_key=match["time"])
     else:
         raise LmsError(f"unknown LMS {lms!r}: use one of {', '.join(LMS_NAMES)}")
     return None
-
-
-def _blackboard_with(user: str) -> re.Pattern:
-    return re.compile(r"^(?P<assignment>.*)_(?P<user>" + re.escape(user) + r")_attempt_" + _BLACKBOARD_TIME
-                      + r"(?:_(?P<file>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,7 @@ def read_download(lms: str, found: dict[str, Path | None], folder: Path, tz: tzi
     whose names the LMS made. Blackboard's receipts (``receipts_read``) give the students' names and
     spell out usernames that hold ``_``."""
     result = {}
-    known = list((receipts_read or {}).values())
-    names = {receipt.username: receipt.name for receipt in known}
+    names = {receipt.username: receipt.name for receipt in (receipts_read or {}).values()}
     usernames = tuple(names)
     for entry, path in found.items():
         # a flat file's entry is its name without .ipynb: the original file name's extension went with it
@@ -398,10 +399,10 @@ def view_download(options: LmsOptions, found: dict[str, Path | None], folder: Pa
     view.submissions = read_download(options.lms, {e: p for e, p in found.items() if e not in view.receipts},
                                      folder, options.tz, receipts_read)
     view.superseded = latest_attempts(view.submissions)
-    with_notebook = {s.student_id for s in view.submissions.values()}
+    has_row = {s.student_id for s in view.submissions.values()}
     for entry, receipt in sorted(receipts_read.items()):
-        if receipt.username not in with_notebook and receipt.username not in \
-                {r.username for r in view.without_notebook.values()}:
+        if receipt.username not in has_row:
+            has_row.add(receipt.username)
             view.without_notebook[entry] = receipt
             view.submissions[entry] = LmsSubmission("blackboard", receipt.username, receipt.name)
             view.ids[entry] = receipt.username
@@ -421,10 +422,12 @@ def view_download(options: LmsOptions, found: dict[str, Path | None], folder: Pa
                 view.notes[entry] = words
         elif submission.marked_late and entry not in view.superseded:
             view.notes[entry] = "marked late by the LMS (no late policy given)"
+    last_receipt: dict[str, str] = {}
+    for receipt in receipts_read.values():
+        last_receipt[receipt.username] = max(receipt.time, last_receipt.get(receipt.username, ""))
     for entry, submission in view.submissions.items():
-        later = [r.time for r in receipts_read.values() if r.username == submission.student_id
-                 and r.time > submission.attempt_key] if entry not in view.without_notebook else []
-        if later and entry not in view.superseded:
+        later = last_receipt.get(submission.student_id, "")
+        if later > submission.attempt_key and entry not in view.superseded and entry not in view.without_notebook:
             view.notes[entry] = "; ".join(filter(None, (view.notes.get(entry), (
-                f"Blackboard lists a later attempt ({max(later)}) without a notebook: the latest notebook was graded"))))
+                f"Blackboard lists a later attempt ({later}) without a notebook: the latest notebook was graded"))))
     return view
