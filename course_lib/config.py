@@ -132,6 +132,17 @@ def choose_threads(physical: int, usable: int, load: float) -> int:
     return max(1, min(physical, usable, math.floor(idle + 0.5)))
 
 
+def threads_per_job(jobs: int) -> int:
+    """Threads for each of ``jobs`` runs started together now: the idle cores shared out, at least one.
+
+    A run that measures the load itself when it starts would count the runs started before it
+    (and, one after another, the run that has just ended) as other programs; sharing the idle cores
+    out once, before any of them starts, does not.
+    """
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, choose_threads(physical_cores(), usable_cpus(), load) // max(1, jobs))
+
+
 def configure_threads(threads: int | None = None, *, verbose: bool = False) -> int:
     """Set torch's CPU threads for this run and return how many.
 

@@ -15,6 +15,9 @@ card well, as most of their kernels are small), so one chapter's crash never sto
 With ``--scheduler ADDRESS`` each chapter runs on a worker of that Dask cluster instead (one
 chapter per worker thread: start GPU workers with ``--nthreads 1``), which needs the course
 folder at the same path; the chapter's files come back as data and are written here.
+Torch's CPU threads: unless ``COURSE_THREADS`` is set, the cores that other programs leave idle
+are shared out among the chapters that run at once (:func:`course_lib.config.threads_per_job`),
+once, before the first chapter starts.
 The command prints a table and exits 1 when a chapter failed or missed a target.
 """
 
@@ -97,11 +100,13 @@ def _last_lines(text: str, lines: int = 25) -> str:
     return "\n".join(ANSI_ESCAPE.sub("", text).strip().splitlines()[-lines:])
 
 
-def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: float | None = None) -> dict:
+def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: float | None = None,
+                threads: int | None = None) -> dict:
     """Regenerate one chapter in a fresh process and return its entry (a failed entry if it died).
 
     timeout: seconds for the whole chapter; past it the chapter is stopped and marked failed,
-    keeping the figures it had reported.
+    keeping the figures it had reported. threads: torch's CPU threads in that process
+    (``COURSE_THREADS``); None leaves the notebook to choose from the load it sees.
     """
     target_dir = output / chapter
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +116,8 @@ def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: f
     entry_file.unlink(missing_ok=True)
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_FILE=str(figures_file),
                MPLBACKEND=INLINE_BACKEND, PYTHONUNBUFFERED="1")
+    if threads is not None:
+        env[config.THREADS_VARIABLE] = str(threads)
     started = time.perf_counter()
     with open(target_dir / "regenerate.log", "w", encoding="utf-8") as log:
         worker = subprocess.Popen(
@@ -207,9 +214,14 @@ def regenerate(root: Path, chapters: list[str], profile: str, output: Path, jobs
         from course_lib.grading.cluster import connect
 
         client = connect(scheduler)
+    # The idle cores are shared out once, before the first chapter starts: a chapter that read the
+    # load itself would count the chapter that just ended (or runs beside it) as another program.
+    threads = None if client or os.environ.get(config.THREADS_VARIABLE, "").strip() else \
+        config.threads_per_job(min(max(1, jobs), len(chapters)))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {(_chapter_on_cluster(client, root, chapter, profile, output, timeout) if client else
-                    pool.submit(run_chapter, root, chapter, profile, output, timeout)): chapter for chapter in chapters}
+                    pool.submit(run_chapter, root, chapter, profile, output, timeout, threads)): chapter
+                   for chapter in chapters}
         bar = tqdm(total=len(futures), desc=f"regenerate ({profile})", unit="chapter", disable=not progress)
         for future in as_completed(futures):
             entry = future.result()

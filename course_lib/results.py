@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -78,7 +79,9 @@ _reported: list[Figure] = []
 
 
 def format_value(value: float) -> str:
-    """Four significant decimals for fractions, one for larger numbers, commas for counts."""
+    """Counts (ints, and whole floats from 1,000 on) with commas; four decimals below 10, one above."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if not math.isfinite(value):
         return str(value)
     if float(value).is_integer() and abs(value) >= 1000:
@@ -117,13 +120,27 @@ def report(name: str, value, *, at_least: float | None = None, at_most: float | 
     try:
         if isinstance(value, (str, bytes)):  # a formatted number ("0.9012") has lost its precision
             raise TypeError
-        number = float(value)
+        number = _as_number(value)
     except (TypeError, ValueError):
         raise TypeError(f"report({name!r}) needs a number, got {type(value).__name__}: {value!r}") from None
     figure = Figure(name, number, at_least, at_most, below, equals, unit)
     _reported.append(figure)
     _append_to_results_file(figure)
     print(figure.line())
+
+
+def _as_number(value) -> int | float:
+    """A count (an int, a NumPy integer, an integer tensor) stays whole, to print "45", not "45.0000"."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if hasattr(value, "is_floating_point") and hasattr(value, "dtype") and str(value.dtype) in INTEGER_TENSORS:
+        return int(value)
+    return float(value)
+
+
+INTEGER_TENSORS = {f"torch.{kind}" for kind in ("uint8", "int8", "int16", "int32", "int64")}
 
 
 def _append_to_results_file(figure: Figure) -> None:

@@ -140,3 +140,17 @@ def test_configure_threads_argument_and_variable_win(monkeypatch, restore_thread
         config.configure_threads()
     with pytest.raises(ValueError, match="at least 1; got 0"):
         config.configure_threads(0)
+
+
+@pytest.mark.parametrize("cores, load, jobs, expected", [
+    (2, 0.0, 1, 2),    # a quiet laptop, one chapter after another: both cores each time
+    (2, 1.0, 1, 1),    # another program keeps one core busy
+    (16, 0.0, 9, 1),   # nine chapters at once on a GPU machine's 16 cores
+    (16, 0.0, 4, 4),
+    (2, 0.0, 3, 1),    # never fewer than one
+])
+def test_threads_per_job_shares_the_idle_cores_out(monkeypatch, cores, load, jobs, expected):
+    monkeypatch.setattr(config, "physical_cores", lambda: cores)
+    monkeypatch.setattr(config, "usable_cpus", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert config.threads_per_job(jobs) == expected

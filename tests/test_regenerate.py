@@ -1,6 +1,7 @@
 """`course regenerate` on a small course of its own: statuses, figures, figures kept, timeouts, exit codes."""
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -127,3 +128,31 @@ def test_book_tables_come_from_the_results_files(tmp_path):
     assert (tmp_path / "book" / "results" / "good.md").read_text().splitlines()[2] == (
         "**`full` profile** on NVIDIA H200, torch 2.11.0, **failed** after 5.2 minutes (stopped after the time "
         "limit of 285 s), the figures it reached, 2026-11-26:")
+
+
+def test_the_idle_cores_are_shared_out_once_before_the_chapters_start(tmp_path, monkeypatch):
+    # Chapters run one after another would otherwise each see the previous one in the load average.
+    from course_lib import config, regenerate as regenerate_module
+
+    seen = []
+
+    def fake_run_chapter(root, chapter, profile, output, timeout, threads):
+        seen.append((chapter, threads))
+        monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))  # the chapter that just ran
+        return {"chapter": chapter, "status": "ok", "wall_seconds": 1.0}
+
+    monkeypatch.setattr(regenerate_module, "run_chapter", fake_run_chapter)
+    monkeypatch.setattr(config, "physical_cores", lambda: 8)
+    monkeypatch.setattr(config, "usable_cpus", lambda: 8)
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    for jobs, expected in ((1, 8), (4, 2)):
+        seen.clear()
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        regenerate_module.regenerate(tmp_path, ["a", "b", "c"], "smoke", tmp_path / f"out{jobs}", jobs=jobs,
+                                     progress=False)
+        assert sorted(seen) == [("a", expected), ("b", expected), ("c", expected)]
+    # COURSE_THREADS set by the caller reaches every chapter unchanged (run_chapter passes the environment on)
+    monkeypatch.setenv("COURSE_THREADS", "3")
+    seen.clear()
+    regenerate_module.regenerate(tmp_path, ["a"], "smoke", tmp_path / "out-env", progress=False)
+    assert seen == [("a", None)]

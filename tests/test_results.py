@@ -84,3 +84,19 @@ def test_results_file_has_the_run_then_every_figure(tmp_path, monkeypatch):
     assert run["profile"] == "cpu"
     assert [figure["name"] for figure in figures] == ["accuracy", "loss"]
     assert read_results_file(tmp_path / "absent.jsonl") == ({}, [])
+
+
+def test_counts_print_whole_and_fractions_with_four_decimals(capsys):
+    import numpy as np
+    import torch
+
+    report("distinct valid sentences", 45)
+    report("steps to 0.99", np.int64(800))
+    report("unseen numbers", torch.tensor(448))
+    report("accuracy", 1.0)
+    report("accuracy of a tensor", torch.tensor(0.5))
+    report("parameters", 121_600.0)
+    assert capsys.readouterr().out.splitlines() == [
+        "distinct valid sentences: 45", "steps to 0.99: 800", "unseen numbers: 448", "accuracy: 1.0000",
+        "accuracy of a tensor: 0.5000", "parameters: 121,600"]
+    assert [type(figure.value) for figure in results.reported()[-6:]] == [int, int, int, float, float, float]
