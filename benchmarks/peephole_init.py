@@ -12,6 +12,10 @@ peepholes that start at zero (the cell starts as the plain LSTM and learns its p
 prints the gates' saturation at the start and the validation accuracy after every epoch.
 
     PYTHONPATH=. python benchmarks/peephole_init.py [--epochs 2] [--json out.json]
+
+On one CPU thread (2 epochs, bucketed batches) both inits reached about 0.87 validation accuracy
+and neither saturated its gates at the start (benchmarks/results/peephole_init_cpu.json): the
+miss did not reproduce there, so the initial peepholes stay as they are.
 """
 
 from __future__ import annotations
