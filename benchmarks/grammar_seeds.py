@@ -14,18 +14,15 @@ executed from the solution notebook's cells, so they are the notebook's, not a c
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import statistics
 import time
 from pathlib import Path
 
-import nbformat
+from notebook_cells import grade_id, run_notebook_cells
 
 from course_lib import config
 
-REPO = Path(__file__).resolve().parents[1]
 LANGUAGE = "english_chars"
 TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: the notebook's cells this script needs, in the notebook's order
@@ -34,13 +31,7 @@ CELLS = ("given_setup", "given_model", "lm_loss", "train_step", "given_training"
 
 def notebook_namespace() -> dict:
     """The grammars solution notebook's given and solution cells, executed in one namespace."""
-    notebook = nbformat.read(REPO / "solutions" / "grammars" / "grammars.ipynb", as_version=4)
-    namespace: dict = {}
-    for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in CELLS:
-            with contextlib.redirect_stdout(io.StringIO()):  # the setup cell prints the profile
-                exec(compile(cell.source, f"grammars {grade_id}", "exec"), namespace)  # noqa: S102 (our own notebook)
+    namespace = run_notebook_cells("grammars", lambda cell: grade_id(cell) in CELLS)
     missing = [name for name in ("train_language", "synthesize", "complete", "valid_fraction") if name not in namespace]
     if missing:
         raise RuntimeError(f"solutions/grammars/grammars.ipynb no longer defines {', '.join(missing)}; "

@@ -21,38 +21,32 @@ miss did not reproduce there, so the initial peepholes stay as they are.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
+
+from notebook_cells import grade_id, run_notebook_cells
 
 from course_lib import cells, config
 from course_lib.data import PAD_ID, BucketBatchSampler, ReviewDataset, collate_padded, load_imdb_datasets
 from course_lib.metrics import Accuracy
 from course_lib.train import fit
 
-REPO = Path(__file__).resolve().parents[1]
 #: the full profile's variant settings (solutions/sentiment, "VARIANT_*")
 EMBEDDING, HIDDEN, MAX_LEN, BATCH, LR = 128, 100, 400, 128, 2e-3
 
 
 def notebook_classifier() -> type[nn.Module]:
     """CellClassifier, with the masked_max_pool it calls, executed from sentiment's solution notebook."""
-    notebook = nbformat.read(REPO / "solutions" / "sentiment" / "sentiment.ipynb", as_version=4)
-    namespace = {"torch": torch, "nn": nn, "cells": cells, "PAD_ID": PAD_ID}
-    for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id == "masked_max_pool" or cell.source.startswith("class CellClassifier"):
-            source = cell.source.split("\nVARIANTS = ")[0]  # the class only, not the runs after it
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, "sentiment notebook", "exec"), namespace)  # noqa: S102 (our own notebook)
+    namespace = run_notebook_cells(
+        "sentiment", lambda cell: grade_id(cell) == "masked_max_pool" or cell.source.startswith("class CellClassifier"),
+        {"torch": torch, "nn": nn, "cells": cells, "PAD_ID": PAD_ID},
+        source=lambda cell: cell.source.split("\nVARIANTS = ")[0])  # the class only, not the runs after it
     if "CellClassifier" not in namespace:
         raise RuntimeError("solutions/sentiment/sentiment.ipynb has no CellClassifier cell any more.")
     return namespace["CellClassifier"]

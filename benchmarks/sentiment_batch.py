@@ -14,29 +14,18 @@ validation epoch, as the notebook) and the time.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
 
-import nbformat
-
-REPO = Path(__file__).resolve().parents[1]
+from notebook_cells import grade_id, run_notebook_cells
 #: the cells this script runs: graded and given cells by their nbgrader ids, the others by how they start
 GRADE_IDS = ("setup_imports", "collate", "masked_max_pool", "sentiment_classifier")
 STARTS = ("# The data settings of each profile", "BATCH_SIZE = pick(", "MAX_STEPS = pick(")
 
 
 def notebook_namespace() -> dict:
-    notebook = nbformat.read(REPO / "solutions" / "sentiment" / "sentiment.ipynb", as_version=4)
-    namespace: dict = {}
-    for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in GRADE_IDS or cell.source.startswith(STARTS):
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(cell.source, "sentiment notebook", "exec"), namespace)  # noqa: S102 (our own notebook)
-    return namespace
+    return run_notebook_cells("sentiment", lambda cell: grade_id(cell) in GRADE_IDS or cell.source.startswith(STARTS))
 
 
 def main(argv=None) -> int:

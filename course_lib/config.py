@@ -139,8 +139,12 @@ def threads_per_job(jobs: int) -> int:
     (and, one after another, the run that has just ended) as other programs; sharing the idle cores
     out once, before any of them starts, does not.
     """
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, choose_threads(physical_cores(), usable_cpus(), load) // max(1, jobs))
+    return max(1, choose_threads(physical_cores(), usable_cpus(), _load_average()) // max(1, jobs))
+
+
+def _load_average() -> float:
+    """The 1-minute load average (0 where the platform has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def configure_threads(threads: int | None = None, *, verbose: bool = False) -> int:
@@ -159,8 +163,7 @@ def configure_threads(threads: int | None = None, *, verbose: bool = False) -> i
             raise ValueError(f"{THREADS_VARIABLE} must be a whole number of threads; got "
                              f"{os.environ[THREADS_VARIABLE]!r}.") from None
     if threads is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        threads = choose_threads(physical_cores(), usable_cpus(), load)
+        threads = choose_threads(physical_cores(), usable_cpus(), _load_average())
     if threads < 1:
         raise ValueError(f"threads must be at least 1; got {threads}.")
     torch.set_num_threads(threads)

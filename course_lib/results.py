@@ -121,7 +121,7 @@ def report(name: str, value, *, at_least: float | None = None, at_most: float | 
         if isinstance(value, (str, bytes)):  # a formatted number ("0.9012") has lost its precision
             raise TypeError
         number = _as_number(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
         raise TypeError(f"report({name!r}) needs a number, got {type(value).__name__}: {value!r}") from None
     figure = Figure(name, number, at_least, at_most, below, equals, unit)
     _reported.append(figure)
@@ -131,16 +131,11 @@ def report(name: str, value, *, at_least: float | None = None, at_most: float | 
 
 def _as_number(value) -> int | float:
     """A count (an int, a NumPy integer, an integer tensor) stays whole, to print "45", not "45.0000"."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if hasattr(value, "is_floating_point") and hasattr(value, "dtype") and str(value.dtype) in INTEGER_TENSORS:
+    if hasattr(value, "item"):  # a NumPy scalar or a one-element tensor: its Python int or float
+        value = value.item()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     return float(value)
-
-
-INTEGER_TENSORS = {f"torch.{kind}" for kind in ("uint8", "int8", "int16", "int32", "int64")}
 
 
 def _append_to_results_file(figure: Figure) -> None:
