@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from notebook_cells import grade_id, run_notebook_cells
 
-from course_lib import cells, config
+from course_lib import cells, config, graphed
 from course_lib.data import PAD_ID, BucketBatchSampler, ReviewDataset, collate_padded, load_imdb_datasets
 from course_lib.metrics import Accuracy
 from course_lib.train import fit
@@ -55,7 +55,8 @@ def notebook_classifier() -> type[nn.Module]:
 @torch.no_grad()
 def saturation(model: nn.Module, batch) -> dict[str, float]:
     """Fraction of (step, unit) gate values below 0.05 or above 0.95, and the largest |c|, on one batch."""
-    ids, lengths, mask, _ = batch
+    device = next(model.parameters()).device  # after fit, the model's; the batch stays on the CPU
+    ids, lengths, mask = (tensor.to(device) for tensor in batch[:3])
     x = model.embedding(ids)
     state, rows = model.cell.init_state(len(ids), like=x), {"input": [], "forget": [], "output": []}
     largest = 0.0
@@ -72,14 +73,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--inits", nargs="+", default=["uniform", "zero"], choices=["uniform", "zero"])
+    parser.add_argument("--pool", type=int, default=50,
+                        help="batches per length bucket: 50 as under cpu, 1 for plain shuffling as under full")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
+    parser.add_argument("--no-graphs", action="store_true", help="on a GPU, run the eager fast path, no CUDA graphs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     threads = config.configure_threads()
+    graphed.ENABLED = not args.no_graphs
     CellClassifier = notebook_classifier()
     data = load_imdb_datasets(max_size=20_000, max_len=MAX_LEN, valid_size=5_000, seed=0, progress=False)
-    # Batches of similar length: the loop over time skips most padding on a CPU (the notebook does so too).
+    # --pool 50: batches of similar length, as the notebook's cpu profile; the loop over time skips most
+    # padding on a CPU. --pool 1: plainly shuffled batches, as the full profile on a GPU.
     train_loader = DataLoader(data.train, collate_fn=collate_padded,
-                              batch_sampler=BucketBatchSampler(data.train.lengths(), BATCH, pool_batches=50))
+                              batch_sampler=BucketBatchSampler(data.train.lengths(), BATCH, pool_batches=args.pool))
     order = sorted(range(len(data.valid)), key=lambda i: len(data.valid.sequences[i]))
     valid = ReviewDataset([data.valid.sequences[i] for i in order], data.valid.labels[order])
     valid_loader = DataLoader(valid, batch_size=256, collate_fn=collate_padded)
@@ -89,7 +96,7 @@ def main(argv=None) -> int:
           f"batches of {BATCH}, Adam {LR:g}", flush=True)
     rows = []
     for init in args.inits:
-        config.seed_everything(0)
+        config.seed_everything(args.seed)
         model = CellClassifier(len(data.vocab), EMBEDDING, HIDDEN, cells.PeepholeLSTMCell, peephole="full")
         if init == "zero":
             nn.init.zeros_(model.cell.weight_ch)
@@ -98,7 +105,8 @@ def main(argv=None) -> int:
         history = fit(model, train_loader, optimizer=torch.optim.Adam(model.parameters(), lr=LR),
                       loss_fn=F.cross_entropy, epochs=args.epochs, valid_batches=valid_loader,
                       metrics=[Accuracy()], clip_norm=5.0, progress=False)
-        row = {"peephole init": init, "saturated at the start (400-token reviews)": before,
+        row = {"peephole init": init, "pool": args.pool, "seed": args.seed, "device": str(config.device()),
+               "cuda graphs": graphed.ENABLED and config.device().type == "cuda", "saturated at the start (400-token reviews)": before,
                "valid accuracy per epoch": history.epochs["valid_accuracy"],
                "train loss per epoch": history.epochs["train_loss"],
                "saturated after training": saturation(model, long_batch),

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,8 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: Per-cell time limit in seconds: smoke runs must stay quick; training cells may run for long.
 CELL_TIMEOUT = {"smoke": 900, "cpu": None, "full": None}
+STOP_GRACE_SECONDS = 15  # a stopped chapter's time to save its notebook before it is killed
+STOPPED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports it
 STATUS_OK, STATUS_MISSED, STATUS_FAILED = "ok", "missed target", "failed"
 
 
@@ -75,6 +78,11 @@ def execute_chapter(root: Path, chapter: str, profile: str, output: Path) -> dic
         nbformat.write(notebook, partial)
         partial.replace(executed)
 
+    def keep_and_exit(*_) -> None:  # stopped by the time limit: the running cell keeps what it printed so far
+        keep_so_far()
+        os._exit(STOPPED_EXIT_CODE)
+
+    signal.signal(signal.SIGTERM, keep_and_exit)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT[profile], kernel_name="python3",
                             resources={"metadata": {"path": str(source.parent)}}, on_cell_executed=keep_so_far)
     started = time.perf_counter()
@@ -128,8 +136,7 @@ def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: f
             returncode = worker.wait(timeout=timeout)
             problem = f"the regenerating process exited with code {returncode}"
         except subprocess.TimeoutExpired:
-            _kill_tree(worker.pid)
-            worker.wait()
+            _stop_tree(worker)
             returncode, problem = None, f"stopped after the time limit of {timeout:g} s"
     (target_dir / f"{chapter}.partial").unlink(missing_ok=True)  # a save the time limit cut short
     if returncode == 0 and entry_file.exists():
@@ -141,20 +148,27 @@ def run_chapter(root: Path, chapter: str, profile: str, output: Path, timeout: f
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def _kill_tree(pid: int) -> None:
-    # The kernel runs in a session of its own (jupyter_client starts it so): kill it by ancestry.
+def _stop_tree(worker: subprocess.Popen) -> None:
+    """Stop a worker past its time limit: ask it to save the notebook (SIGTERM), then kill it and its kernel."""
     import psutil
 
+    # The kernel runs in a session of its own (jupyter_client starts it so): find it by ancestry, before
+    # the worker exits and the kernel is left without a parent.
     try:
-        parent = psutil.Process(pid)
-        processes = parent.children(recursive=True) + [parent]
+        processes = psutil.Process(worker.pid).children(recursive=True)
     except psutil.NoSuchProcess:
-        return
-    for process in processes:
+        processes = []
+    worker.terminate()
+    try:
+        worker.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    for process in processes + [worker]:
         try:
             process.kill()
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, ProcessLookupError):
             pass
+    worker.wait()
 
 
 def run_chapter_elsewhere(root: Path, chapter: str, profile: str, timeout: float | None) -> tuple[dict, dict]:

@@ -4,6 +4,7 @@ import json
 import os
 
 import nbformat
+import psutil
 import pytest
 
 from course_lib.regenerate import main
@@ -20,7 +21,9 @@ CHAPTERS = {
     # One whose code breaks after a first figure.
     "broken": [SETUP, "report('first', 1.0)", "raise RuntimeError('the data set is missing')"],
     # One that runs past the chapter's time limit after a first figure.
-    "slow": [SETUP, "report('before the long cell', 2.0)", "import time\ntime.sleep(600)"],
+    "slow": [SETUP, "report('before the long cell', 2.0)",
+             "import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))\n"
+             "print('inside the long cell', flush=True)\ntime.sleep(600)"],
 }
 
 
@@ -51,10 +54,22 @@ def test_exit_code_and_statuses(regenerated):
     assert "the data set is missing" in chapters["broken"]["error"]
     assert "time limit of 90 s" in chapters["slow"]["error"]
     assert 90 <= chapters["slow"]["wall_seconds"] < 150
-    # the cells it finished before the limit are kept, with their outputs
+    # the cells it finished before the limit are kept with their outputs, and so is what the cell
+    # that was running had printed when it was stopped
     kept = nbformat.read(output / "slow" / "slow.ipynb", as_version=4)
-    assert [bool(cell.get("outputs")) for cell in kept.cells] == [False, True, False]
+    assert [bool(cell.get("outputs")) for cell in kept.cells] == [False, True, True]
     assert "before the long cell" in kept.cells[1].outputs[0]["text"]
+    assert kept.cells[2].outputs[0]["text"] == "inside the long cell\n"
+    assert not (output / "slow" / "slow.partial").exists()
+
+
+def test_a_stopped_chapter_leaves_no_kernel_running(regenerated):
+    root, _, _ = regenerated
+    kernel = int((root / "solutions" / "slow" / "kernel.pid").read_text())
+    try:
+        assert psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass
 
 
 def test_figures_and_run_description(regenerated):
