@@ -9,6 +9,7 @@ notebook's own run. The model, the loss, the training step, the training loop an
 executed from the solution notebook's cells, so they are the notebook's, not a copy.
 
     PYTHONPATH=. COURSE_PROFILE=cpu python benchmarks/grammar_seeds.py [--seeds 0 1 2 3 4] [--json out.json]
+    python benchmarks/grammar_seeds.py --merge a.json b.json [--json all.json]   # runs of other seeds, together
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 from notebook_cells import grade_id, run_notebook_cells
@@ -52,33 +52,50 @@ def measure(namespace: dict, seed: int) -> dict:
     return row
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
-    args = parser.parse_args(argv)
+def row_line(row: dict) -> str:
+    figures = "  ".join(f"{key} {value:.3f}" for key, value in row.items() if key.startswith("synthesis"))
+    return f"seed {row['seed']}: held-out loss {row['held_out_loss']:.4f}  {figures}  ({row['train_seconds']:.0f} s training)"
 
-    namespace = notebook_namespace()
-    threads = config.configure_threads()  # after the setup cell, which sets one thread
-    print(f"profile {config.profile()}, {threads} CPU thread(s), {namespace['TRAIN_SENTENCES']:,} sentences, "
-          f"{namespace['EPOCHS']} epochs, {namespace['SAMPLES']:,} samples per temperature", flush=True)
-    rows = []
-    for seed in args.seeds:
-        started = time.perf_counter()
-        rows.append(measure(namespace, seed))
-        figures = "  ".join(f"{key} {value:.3f}" for key, value in rows[-1].items() if key.startswith("synthesis"))
-        print(f"seed {seed}: held-out loss {rows[-1]['held_out_loss']:.4f}  {figures}"
-              f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+
+def summarize(rows: list[dict]) -> dict:
+    """min, median and max over the seeds of every figure."""
     summary = {}
     for key in rows[0]:
         if key.startswith(("synthesis", "completion")) or key == "held_out_loss":
             values = [row[key] for row in rows]
             summary[key] = {"min": min(values), "median": statistics.median(values), "max": max(values)}
-    print("\nover seeds " + ", ".join(map(str, args.seeds)) + ":  min / median / max")
+    print("\nover seeds " + ", ".join(str(row["seed"]) for row in rows) + ":  min / median / max")
     for key, value in summary.items():
         print(f"  {key:18s} {value['min']:.3f} / {value['median']:.3f} / {value['max']:.3f}")
-    if args.json:
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="train nothing: the rows of earlier --json files (runs of other seeds) and their summary")
+    args = parser.parse_args(argv)
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        run, rows = runs[0]["run"], sorted((row for r in runs for row in r["rows"]), key=lambda row: row["seed"])
+        print(f"profile {run['profile']}, {run['threads']} CPU thread(s); merged from {len(runs)} runs")
+    else:
+        namespace = notebook_namespace()
+        threads = config.configure_threads()  # after the setup cell, which sets one thread
         run = {"profile": config.profile(), "threads": threads, "language": LANGUAGE}
+        print(f"profile {run['profile']}, {threads} CPU thread(s), {namespace['TRAIN_SENTENCES']:,} sentences, "
+              f"{namespace['EPOCHS']} epochs, {namespace['SAMPLES']:,} samples per temperature", flush=True)
+        rows = []
+        for seed in args.seeds:
+            rows.append(measure(namespace, seed))
+            print(row_line(rows[-1]), flush=True)
+    if args.merge:
+        for row in rows:
+            print(row_line(row))
+    summary = summarize(rows)
+    if args.json:
         args.json.write_text(json.dumps({"run": run, "rows": rows, "summary": summary}, indent=1) + "\n")
     return 0
 

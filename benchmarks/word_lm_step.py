@@ -16,10 +16,8 @@ On a CPU it times the eager step only (CUDA graphs need a GPU).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import functools
-import io
 import json
 import math
 import statistics
@@ -28,13 +26,13 @@ import time
 import warnings
 from pathlib import Path
 
-import nbformat
 import torch
 from torch import nn
 
+from notebook_cells import grade_id, run_notebook_cells
+
 from course_lib import tbptt_graph
 
-REPO = Path(__file__).resolve().parents[1]
 VOCAB = 10_000
 BATCH = 20
 CLIP = 5.0
@@ -46,12 +44,8 @@ RECIPES = [("small LSTM", "lstm", 200, 20, 0.0), ("medium LSTM + dropout", "lstm
 @functools.cache
 def notebook_word_lm() -> type[nn.Module]:
     """The WordLM class of word_lm's given-model cell, executed from the solution notebook."""
-    notebook = nbformat.read(REPO / "solutions" / "word_lm" / "word_lm.ipynb", as_version=4)
-    source = next(c.source for c in notebook.cells
-                  if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "given_model")
-    namespace = {"nn": nn, "torch": torch, "VOCAB_SIZE": VOCAB}
-    with contextlib.redirect_stdout(io.StringIO()):  # the cell prints the small model's size
-        exec(compile(source, "word_lm given_model", "exec"), namespace)  # noqa: S102 (our own notebook)
+    namespace = run_notebook_cells("word_lm", lambda cell: grade_id(cell) == "given_model",
+                                   {"nn": nn, "torch": torch, "VOCAB_SIZE": VOCAB})
     return namespace["WordLM"]
 
 
