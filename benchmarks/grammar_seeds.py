@@ -10,6 +10,10 @@ executed from the solution notebook's cells, so they are the notebook's, not a c
 
     PYTHONPATH=. COURSE_PROFILE=cpu python benchmarks/grammar_seeds.py [--seeds 0 1 2 3 4] [--json out.json]
     python benchmarks/grammar_seeds.py --merge a.json b.json [--json all.json]   # runs of other seeds, together
+
+Seeds 0 to 7 on one CPU thread (three processes, merged; benchmarks/results/grammar_seeds_cpu.txt):
+held-out loss 0.473 to 0.484, valid synthesized sentences 0.61 to 0.99 at T = 0.25 (median 0.95) and
+0.68 to 0.98 at T = 0.5 (median 0.90); the grammars page states that range.
 """
 
 from __future__ import annotations
