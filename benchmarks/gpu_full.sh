@@ -63,7 +63,7 @@ wait
 tail -5 "$OUT/cells_cuda_check.txt" 2>/dev/null
 if [ "${PEEPHOLE:-0}" = 1 ]; then
   # sentiment's full-peephole LSTM missed 0.85 on an H200 and reached 0.883 validation accuracy on a
-  # CPU with the same settings (benchmarks/results/peephole_init_cpu.json): the same training through
+  # CPU with the same settings (benchmarks/results/peephole_pool1_cpu.json): the same training through
   # the CUDA graphs and through the eager fast path tells whether the graphs are the difference.
   for graphs in on off; do
     say "peephole LSTM on IMDB, CUDA graphs $graphs"

@@ -85,6 +85,8 @@ def main(argv=None) -> int:
         runs = [json.loads(path.read_text()) for path in args.merge]
         run, rows = runs[0]["run"], sorted((row for r in runs for row in r["rows"]), key=lambda row: row["seed"])
         print(f"profile {run['profile']}, {run['threads']} CPU thread(s); merged from {len(runs)} runs")
+        for row in rows:
+            print(row_line(row))
     else:
         namespace = notebook_namespace()
         threads = config.configure_threads()  # after the setup cell, which sets one thread
@@ -95,9 +97,6 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             rows.append(measure(namespace, seed))
             print(row_line(rows[-1]), flush=True)
-    if args.merge:
-        for row in rows:
-            print(row_line(row))
     summary = summarize(rows)
     if args.json:
         args.json.write_text(json.dumps({"run": run, "rows": rows, "summary": summary}, indent=1) + "\n")

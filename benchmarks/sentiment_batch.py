@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from notebook_cells import grade_id, run_notebook_cells
+
 #: the cells this script runs: graded and given cells by their nbgrader ids, the others by how they start
 GRADE_IDS = ("setup_imports", "collate", "masked_max_pool", "sentiment_classifier")
 STARTS = ("# The data settings of each profile", "BATCH_SIZE = pick(", "MAX_STEPS = pick(")

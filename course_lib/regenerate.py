@@ -163,10 +163,11 @@ def _stop_tree(worker: subprocess.Popen) -> None:
         worker.wait(timeout=STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         pass
-    for process in processes + [worker]:
+    worker.kill()  # a no-op when it has already exited
+    for process in processes:
         try:
             process.kill()
-        except (psutil.NoSuchProcess, ProcessLookupError):
+        except psutil.NoSuchProcess:
             pass
     worker.wait()
 
