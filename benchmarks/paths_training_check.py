@@ -96,6 +96,8 @@ def main(argv=None) -> int:
                         help="largest difference of a weight after the early steps, relative to its largest entry")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if not 0 < args.early < args.steps:
+        parser.error(f"--early ({args.early}) must be at least 1 and less than --steps ({args.steps})")
     threads = config.configure_threads()
     device = torch.device(args.device)
     paths = ["plain", "packed", "masked"] + (["graphs"] if device.type == "cuda" else [])
