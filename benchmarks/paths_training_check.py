@@ -28,6 +28,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,20 +46,27 @@ CELLS = {
     "coupled": (cells.CoupledLSTMCell, {}),
 }
 
-_packed_or_masked = fastpath.unroll
+
+
+class Run(NamedTuple):
+    """One path's training: the loss and the gradient's norm before clipping at every step, the
+    weights after the early steps, and the seconds it took."""
+
+    losses: list[float]
+    norms: list[float]
+    weights: dict[str, torch.Tensor]
+    seconds: float
 
 
 def use_path(path: str) -> None:
     """Send every unroll down ``path`` (see the module's docstring)."""
     cells.FAST_PATH = path != "plain"
     graphed.ENABLED = path == "graphs"
-    masked = {"packed": False, "masked": True}.get(path)  # None: the device's default
-    fastpath.unroll = lambda cell, x, lengths, state: _packed_or_masked(cell, x, lengths, state, masked=masked)
+    fastpath.MASKED = {"packed": False, "masked": True}.get(path)  # None: the device's default
 
 
-def train_losses(path, make_model, batches, device, early) -> tuple[list[float], float, dict, list[float]]:
-    """Through ``path``: the training loss at every step, the seconds it took, the weights after
-    ``early`` steps, and the gradient's norm at every step before clipping."""
+def train(path, make_model, batches, device, early) -> Run:
+    """Train a fresh model on ``batches`` through ``path``."""
     use_path(path)
     model = make_model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
@@ -73,7 +81,7 @@ def train_losses(path, make_model, batches, device, early) -> tuple[list[float],
         norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)))
         optimizer.step()
         losses.append(loss.item())  # host syncs at every step: fine for a check, not for training
-    return losses, time.perf_counter() - started, weights, norms
+    return Run(losses, norms, weights, time.perf_counter() - started)
 
 
 def weight_difference(weights: dict, reference: dict) -> tuple[str, float]:
@@ -117,21 +125,22 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         return CellClassifier(len(data.vocab), EMBEDDING, HIDDEN, cell_type, **options)
 
-    print(f"{config.device() if device.type == 'cuda' else 'cpu'}, {threads} thread(s); {args.cell} cell, "
+    device_name = str(config.device()) if device.type == "cuda" else "cpu"
+    print(f"{device_name}, {threads} thread(s); {args.cell} cell, "
           f"{len(batches)} batches of {tuple(batches[0][0].shape)}, float32", flush=True)
-    results = {path: train_losses(path, make_model, batches, device, args.early) for path in paths}
-    reference = results["plain"][0]
+    runs = {path: train(path, make_model, batches, device, args.early) for path in paths}
+    reference = runs["plain"].losses
     print("step  " + "  ".join(f"{path:>9s}" for path in paths) + "  (training loss; gradient norm of plain before clipping)")
     for step in list(range(min(args.early, len(reference)))) + list(range(args.early, len(reference), 5)):
-        print(f"{step + 1:4d}  " + "  ".join(f"{results[path][0][step]:9.5f}" for path in paths)
-              + f"  {results['plain'][3][step]:9.3f}")
+        print(f"{step + 1:4d}  " + "  ".join(f"{runs[path].losses[step]:9.5f}" for path in paths)
+              + f"  {runs['plain'].norms[step]:9.3f}")
     failed = []
     summary = {}
     for path in paths:
-        losses, seconds, weights, norms = results[path]
+        losses, norms, weights, seconds = runs[path]
         differences = [abs(a - b) for a, b in zip(losses, reference)]
         early = max(differences[: args.early])
-        weight, weight_early = weight_difference(weights, results["plain"][2])
+        weight, weight_early = weight_difference(weights, runs["plain"].weights)
         summary[path] = {"losses": losses, "seconds": seconds, "largest early difference": early,
                          "largest difference": max(differences), "weight differing most after the early steps": weight,
                          "its relative difference": weight_early,
@@ -143,7 +152,7 @@ def main(argv=None) -> int:
               f"{max(differences):.2e} in all; weights after {args.early} steps {weight_early:.2e} ({weight}); "
               f"mean loss of the last 10 steps {summary[path]['mean loss, last 10 steps']:.4f}; {seconds:.1f} s{verdict}")
     if args.json:
-        args.json.write_text(json.dumps({"device": str(config.device() if device.type == "cuda" else "cpu"),
+        args.json.write_text(json.dumps({"device": device_name,
                                          "threads": threads, "cell": args.cell, "seed": args.seed, "paths": summary},
                                         indent=1) + "\n")
     print("every path follows the readable loop" if not failed else f"departs from the readable loop: {', '.join(failed)}")

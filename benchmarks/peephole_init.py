@@ -99,8 +99,7 @@ def main(argv=None) -> int:
     threads = config.configure_threads()
     graphed.ENABLED = not args.no_graphs
     if args.masked:  # the GPU's way with padding; on a CPU the default packs the rows by length instead
-        packed_or_masked = fastpath.unroll
-        fastpath.unroll = lambda cell, x, lengths, state: packed_or_masked(cell, x, lengths, state, masked=True)
+        fastpath.MASKED = True
     CellClassifier = notebook_classifier()
     data = load_imdb_datasets(max_size=20_000, max_len=MAX_LEN, valid_size=5_000, seed=0, progress=False)
     # --pool 50: batches of similar length, as the notebook's cpu profile; the loop over time skips most

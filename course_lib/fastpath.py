@@ -33,6 +33,10 @@ from torch.autograd.function import once_differentiable
 
 from course_lib import cells as _cells
 
+MASKED: bool | None = None
+"""How padded batches run when a call does not say (see :class:`Plan`): None = masked on CUDA where
+graphs can replay it, packed elsewhere; True or False forces one way everywhere (benchmarks compare them)."""
+
 # One fused kernel for grad * f'(x) given y = f(x): sigmoid: y(1-y), tanh: 1-y^2. Three
 # separate elementwise ops otherwise, and at these sizes each op costs about as much as its work.
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
@@ -551,8 +555,8 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None =
 
     ``x: (B, T, I)``; ``lengths: (B,)`` checked by the caller, or None; ``state``: ``h`` or
     ``(h, c)`` each ``(B, H)``, or None. Returns ``outputs: (B, T, H)`` and the final state.
-    ``masked``: how a padded batch runs (see :class:`Plan`); None = masked on CUDA where graphs
-    can replay it, packed elsewhere (packing skips the padded steps' work).
+    ``masked``: how a padded batch runs (see :class:`Plan`); None = :data:`MASKED`, whose default
+    is masked on CUDA where graphs can replay it, packed elsewhere (packing skips the padded steps' work).
     """
     loop_class = _loop_class(cell)
     B, T, _ = x.shape
@@ -578,6 +582,8 @@ def unroll(cell, x: Tensor, lengths: Tensor | None, state, masked: bool | None =
 
     inputs = [x, h0, *cell.parameters()] + ([] if c0 is None else [c0])
     graphs = x.is_cuda and graphed.ENABLED and torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if masked is None:
+        masked = MASKED
     if masked is None:
         # Not for a ReLU RNN: its padded steps, run anyway, could overflow to inf (and inf * 0 = nan).
         masked = graphs and not relu
