@@ -103,14 +103,50 @@ class _Loop:
     def allocate(self) -> None:
         """Extra per-step buffers a cell saves for its backward."""
 
+    def step_views(self, buffer: Tensor, offset: int = 0) -> list[Tensor]:
+        """``[buffer[t + offset, :rows[t]] for every step t]``, made once per unroll.
+
+        At B=64, H=256 indexing inside the loop (a ``select`` and a ``slice`` per tensor, through
+        Python) costs about a tenth of the whole unroll; ``unbind`` makes every step's view at once.
+        """
+        steps = buffer.unbind(0)[offset : offset + self.T]
+        if not self.packed:
+            return list(steps)
+        return [step[:n] for step, n in zip(steps, self.rows)]
+
+    def block_views(self, buffer: Tensor, start: int, stop: int) -> list[Tensor]:
+        """Per-step views of the gate blocks ``start:stop`` (in units of H) of ``buffer: (T, B, G*H)``."""
+        return self.step_views(buffer[..., start * self.H : stop * self.H])
+
+    def row_views(self, state: Tensor) -> list[Tensor]:
+        """Per-step views ``state[:rows[t]]`` of a carried ``(B, H)`` gradient."""
+        if not self.packed:
+            return [state] * self.T
+        return [state[:n] for n in self.rows]
+
+    def scratch_views(self) -> list[Tensor]:
+        """Per-step row views of a fresh ``(B, H)`` buffer for a backward step's intermediate."""
+        return self.row_views(self.P.new_empty(self.B, self.H))
+
     def forward_buffers(self) -> list[Tensor]:
         """Every buffer the forward filled and the backward reads (a CUDA graph restores them)."""
         names = ("P", "hs", "cs", "tc", "HH", "RH", "x_tm")
         return [getattr(self, name) for name in names if getattr(self, name, None) is not None]
 
+    def prepare_forward(self) -> None:
+        """The per-step views every forward step reads (``h_prev[t]``, ``h_new[t]`` and the cell's own)."""
+        self.P_t = self.step_views(self.P)
+        self.h_prev, self.h_new = self.step_views(self.hs), self.step_views(self.hs, 1)
+        if self.has_cell_state:
+            self.c_prev, self.c_new = self.step_views(self.cs), self.step_views(self.cs, 1)
+
+    def prepare_backward(self) -> None:
+        """The per-step views of the gradient buffers a backward step writes."""
+
     def forward(self) -> None:
-        for t, n in enumerate(self.rows):
-            self.forward_step(t, n)
+        self.prepare_forward()
+        for t in range(self.T):
+            self.forward_step(t)
 
     def backward(self, d_outputs: Tensor | None, d_h: Tensor | None, d_c: Tensor | None,
                  last: Tensor | None = None) -> None:
@@ -124,10 +160,16 @@ class _Loop:
         self.dP = self.new_buffer(like.shape, dtype=like.dtype, device=like.device)
         self.dh = like.new_zeros(self.B, self.H)
         self.dc = like.new_zeros(self.B, self.H) if self.has_cell_state else None
+        self.dP_t, self.dh_t = self.step_views(self.dP), self.row_views(self.dh)
+        if self.has_cell_state:
+            self.dc_t = self.row_views(self.dc)
+        self.prepare_backward()
+        d_out_t = None if d_outputs is None else self.step_views(d_outputs.transpose(0, 1))
         rows = self.rows + [0]
         ends = None
-        if last is not None:  # (T, B, 1): 1 where a row takes its last step
-            ends = (torch.arange(self.T, device=last.device)[:, None] == last[None, :]).to(like.dtype)[..., None]
+        if last is not None:  # per step (B, 1): 1 where a row takes its last step
+            ends = (torch.arange(self.T, device=last.device)[:, None] == last[None, :]).to(like.dtype)
+            ends = ends[..., None].unbind(0)
         for t in range(self.T - 1, -1, -1):
             n, ending = rows[t], rows[t + 1]  # rows ending..n-1 take their last step here
             if ends is not None:
@@ -140,9 +182,9 @@ class _Loop:
                     self.dh[ending:n].add_(d_h[ending:n])
                 if d_c is not None:
                     self.dc[ending:n].add_(d_c[ending:n])
-            if d_outputs is not None:
-                self.dh[:n].add_(d_outputs[:n, t])
-            self.backward_step(t, n)
+            if d_out_t is not None:
+                self.dh_t[t].add_(d_out_t[t])
+            self.backward_step(t)
 
     def weight_grads(self) -> dict[str, Tensor]:
         """Gradients of the recurrent weights as large products over all steps at once."""
@@ -151,21 +193,21 @@ class _Loop:
 
 
 class _ElmanLoop(_Loop):
-    def forward_step(self, t, n):
-        p = self.P[t, :n]
-        p.addmm_(self.hs[t, :n], self.w_hh_t)
+    def forward_step(self, t):
+        p = self.P_t[t]
+        p.addmm_(self.h_prev[t], self.w_hh_t)
         if self.extra["relu"]:
-            torch.clamp(p, min=0, out=self.hs[t + 1, :n])
+            torch.clamp(p, min=0, out=self.h_new[t])
         else:
-            torch.tanh(p, out=self.hs[t + 1, :n])
+            torch.tanh(p, out=self.h_new[t])
 
-    def backward_step(self, t, n):
-        d, h_new = self.dP[t, :n], self.hs[t + 1, :n]
+    def backward_step(self, t):
+        d, h_new, dh = self.dP_t[t], self.h_new[t], self.dh_t[t]
         if self.extra["relu"]:
-            torch.mul(self.dh[:n], h_new > 0, out=d)
+            torch.mul(dh, h_new > 0, out=d)
         else:
-            _tanh_backward(self.dh[:n], h_new, grad_input=d)
-        torch.mm(d, self.w_hh, out=self.dh[:n])
+            _tanh_backward(dh, h_new, grad_input=d)
+        torch.mm(d, self.w_hh, out=dh)
 
 
 class _LSTMLoop(_Loop):
@@ -174,45 +216,51 @@ class _LSTMLoop(_Loop):
     def allocate(self):
         self.tc = torch.empty_like(self.hs[1:])  # tanh(c_t), for h_t = o_t tanh(c_t)
 
-    def forward_step(self, t, n):
-        H = self.H
-        p = self.P[t, :n]
-        p.addmm_(self.hs[t, :n], self.w_hh_t)
-        p[:, : 2 * H].sigmoid_()  # i and f are adjacent: one kernel
-        p[:, 2 * H : 3 * H].tanh_()
-        p[:, 3 * H :].sigmoid_()
-        i, f, g, o = p.split(H, dim=1)
-        c = self.cs[t + 1, :n]
-        torch.mul(f, self.cs[t, :n], out=c)
-        c.addcmul_(i, g)
-        torch.tanh(c, out=self.tc[t, :n])
-        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+    def prepare_forward(self):
+        super().prepare_forward()
+        self.tc_t = self.step_views(self.tc)
+        self.if_t = self.block_views(self.P, 0, 2)  # i and f are adjacent: one kernel for both
+        self.i_t, self.f_t, self.g_t, self.o_t = (self.block_views(self.P, k, k + 1) for k in range(4))
 
-    def backward_step(self, t, n):
-        H = self.H
-        i, f, g, o = self.P[t, :n].split(H, dim=1)
-        d = self.dP[t, :n]
-        di, df, dg, do = d.split(H, dim=1)
-        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+    def prepare_backward(self):
+        self.dif_t = self.block_views(self.dP, 0, 2)
+        self.di_t, self.df_t, self.dg_t, self.do_t = (self.block_views(self.dP, k, k + 1) for k in range(4))
+        self.scratch_t = self.scratch_views()
+
+    def forward_step(self, t):
+        self.P_t[t].addmm_(self.h_prev[t], self.w_hh_t)
+        self.if_t[t].sigmoid_()
+        self.g_t[t].tanh_()
+        self.o_t[t].sigmoid_()
+        c, tc = self.c_new[t], self.tc_t[t]
+        torch.mul(self.f_t[t], self.c_prev[t], out=c)
+        c.addcmul_(self.i_t[t], self.g_t[t])
+        torch.tanh(c, out=tc)
+        torch.mul(self.o_t[t], tc, out=self.h_new[t])
+
+    def backward_step(self, t):
+        i, f, g, o = self.i_t[t], self.f_t[t], self.g_t[t], self.o_t[t]
+        di, dg, do = self.di_t[t], self.dg_t[t], self.do_t[t]
+        dh, dc, tc = self.dh_t[t], self.dc_t[t], self.tc_t[t]
         torch.mul(dh, tc, out=do)
         _sigmoid_grad_(do, o)
-        dtc = dh * o
+        dtc = torch.mul(dh, o, out=self.scratch_t[t])
         dc.add_(_tanh_grad_(dtc, tc))
-        self.peep_back_from_output(dc, do)
+        self.peep_back_from_output(t, dc, do)
         torch.mul(dc, g, out=di)
-        torch.mul(dc, self.cs[t, :n], out=df)
-        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
+        torch.mul(dc, self.c_prev[t], out=self.df_t[t])
+        _sigmoid_grad_(self.dif_t[t], self.if_t[t])
         torch.mul(dc, i, out=dg)
         _tanh_grad_(dg, g)
         dc.mul_(f)
-        self.peep_back_from_input_forget(dc, d[:, : 2 * H])
-        torch.mm(d, self.w_hh, out=dh)
+        self.peep_back_from_input_forget(t, dc, self.dif_t[t])
+        torch.mm(self.dP_t[t], self.w_hh, out=dh)
 
     # The peephole LSTM's extra paths into the cell state's gradient; the plain LSTM has none.
-    def peep_back_from_output(self, dc: Tensor, do: Tensor) -> None:
+    def peep_back_from_output(self, t: int, dc: Tensor, do: Tensor) -> None:
         pass
 
-    def peep_back_from_input_forget(self, dc: Tensor, d_if: Tensor) -> None:
+    def peep_back_from_input_forget(self, t: int, dc: Tensor, d_if: Tensor) -> None:
         pass
 
 
@@ -222,37 +270,43 @@ class _CoupledLoop(_Loop):
     has_cell_state = True
     allocate = _LSTMLoop.allocate
 
-    def forward_step(self, t, n):
-        H = self.H
-        p = self.P[t, :n]
-        p.addmm_(self.hs[t, :n], self.w_hh_t)
-        p[:, :H].sigmoid_()
-        p[:, H : 2 * H].tanh_()
-        p[:, 2 * H :].sigmoid_()
-        f, g, o = p.split(H, dim=1)
-        c = self.cs[t + 1, :n]
-        torch.sub(self.cs[t, :n], g, out=c)
-        c.mul_(f).add_(g)
-        torch.tanh(c, out=self.tc[t, :n])
-        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+    def prepare_forward(self):
+        super().prepare_forward()
+        self.tc_t = self.step_views(self.tc)
+        self.f_t, self.g_t, self.o_t = (self.block_views(self.P, k, k + 1) for k in range(3))
 
-    def backward_step(self, t, n):
-        H = self.H
-        f, g, o = self.P[t, :n].split(H, dim=1)
-        df, dg, do = self.dP[t, :n].split(H, dim=1)
-        dh, dc, tc = self.dh[:n], self.dc[:n], self.tc[t, :n]
+    def prepare_backward(self):
+        self.df_t, self.dg_t, self.do_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
+        self.scratch_t = self.scratch_views()
+
+    def forward_step(self, t):
+        self.P_t[t].addmm_(self.h_prev[t], self.w_hh_t)
+        f, g, o = self.f_t[t], self.g_t[t], self.o_t[t]
+        f.sigmoid_()
+        g.tanh_()
+        o.sigmoid_()
+        c, tc = self.c_new[t], self.tc_t[t]
+        torch.sub(self.c_prev[t], g, out=c)
+        c.mul_(f).add_(g)
+        torch.tanh(c, out=tc)
+        torch.mul(o, tc, out=self.h_new[t])
+
+    def backward_step(self, t):
+        f, g, o = self.f_t[t], self.g_t[t], self.o_t[t]
+        df, dg, do = self.df_t[t], self.dg_t[t], self.do_t[t]
+        dh, dc, tc, scratch = self.dh_t[t], self.dc_t[t], self.tc_t[t], self.scratch_t[t]
         torch.mul(dh, tc, out=do)
         _sigmoid_grad_(do, o)
-        dtc = dh * o
+        dtc = torch.mul(dh, o, out=scratch)
         dc.add_(_tanh_grad_(dtc, tc))
-        torch.sub(self.cs[t, :n], g, out=df)  # dc_t/df = c_{t-1} - g
+        torch.sub(self.c_prev[t], g, out=df)  # dc_t/df = c_{t-1} - g
         df.mul_(dc)
         _sigmoid_grad_(df, f)
-        dc_f = dc * f  # the part that flows to c_{t-1}
+        dc_f = torch.mul(dc, f, out=scratch)  # the part that flows to c_{t-1}
         torch.sub(dc, dc_f, out=dg)  # dc_t/dg = 1 - f
         _tanh_grad_(dg, g)
         dc.copy_(dc_f)
-        torch.mm(self.dP[t, :n], self.w_hh, out=dh)
+        torch.mm(self.dP_t[t], self.w_hh, out=dh)
 
 
 class _PeepholeLoop(_LSTMLoop):
@@ -265,31 +319,38 @@ class _PeepholeLoop(_LSTMLoop):
         self.full = w_ch.dim() == 2
         # i and f read the same c_{t-1}: ONE product with their two stacked blocks (2H, H).
         self.peep_if, self.peep_o = w_ch[: 2 * H], w_ch[2 * H :]
-
-    def _peep_into(self, target: Tensor, c: Tensor, weights: Tensor) -> None:
-        """``target += peephole(c)`` for the gate blocks in ``target: (n, k*H)``."""
         if self.full:
-            target.addmm_(c, weights.t())
-        else:
-            k = weights.shape[0] // self.H
-            target.view(-1, k, self.H).addcmul_(c[:, None, :], weights.view(k, self.H))
+            self.peep_if_t, self.peep_o_t = self.peep_if.t(), self.peep_o.t()
+        else:  # (k*H,) as (k, H) rows, broadcast against c: (n, 1, H)
+            self.peep_if_t, self.peep_o_t = self.peep_if.view(2, H), self.peep_o.view(1, H)
 
-    def forward_step(self, t, n):
-        H = self.H
-        p = self.P[t, :n]
-        c_prev = self.cs[t, :n]
-        p.addmm_(self.hs[t, :n], self.w_hh_t)
-        self._peep_into(p[:, : 2 * H], c_prev, self.peep_if)
-        p[:, : 2 * H].sigmoid_()
-        p[:, 2 * H : 3 * H].tanh_()
-        i, f, g, o = p.split(H, dim=1)
-        c = self.cs[t + 1, :n]
-        torch.mul(f, c_prev, out=c)
-        c.addcmul_(i, g)
-        self._peep_into(o, c, self.peep_o)
+    def prepare_forward(self):
+        super().prepare_forward()
+        if not self.full:  # the diagonal's (n, k, H) views of the gate blocks, and c as (n, 1, H)
+            self.if_kt = [block.view(-1, 2, self.H) for block in self.if_t]
+            self.o_kt = [block.view(-1, 1, self.H) for block in self.o_t]
+            self.c_prev_k = [c[:, None, :] for c in self.c_prev]
+            self.c_new_k = [c[:, None, :] for c in self.c_new]
+
+    def forward_step(self, t):
+        self.P_t[t].addmm_(self.h_prev[t], self.w_hh_t)
+        c_prev, c = self.c_prev[t], self.c_new[t]
+        if self.full:
+            self.if_t[t].addmm_(c_prev, self.peep_if_t)
+        else:
+            self.if_kt[t].addcmul_(self.c_prev_k[t], self.peep_if_t)
+        self.if_t[t].sigmoid_()
+        g, o, tc = self.g_t[t], self.o_t[t], self.tc_t[t]
+        g.tanh_()
+        torch.mul(self.f_t[t], c_prev, out=c)
+        c.addcmul_(self.i_t[t], g)
+        if self.full:
+            o.addmm_(c, self.peep_o_t)
+        else:
+            self.o_kt[t].addcmul_(self.c_new_k[t], self.peep_o_t)
         o.sigmoid_()
-        torch.tanh(c, out=self.tc[t, :n])
-        torch.mul(o, self.tc[t, :n], out=self.hs[t + 1, :n])
+        torch.tanh(c, out=tc)
+        torch.mul(o, tc, out=self.h_new[t])
 
     def _peep_back_into(self, target: Tensor, d_gates: Tensor, weights: Tensor) -> None:
         """``target += `` the gradient a cell state receives through the peepholes of ``d_gates: (n, k*H)``."""
@@ -300,10 +361,10 @@ class _PeepholeLoop(_LSTMLoop):
                 target.addcmul_(d_gates[:, block * self.H : (block + 1) * self.H],
                                 weights[block * self.H : (block + 1) * self.H])
 
-    def peep_back_from_output(self, dc, do):
+    def peep_back_from_output(self, t, dc, do):
         self._peep_back_into(dc, do, self.peep_o)  # o_t reads c_t
 
-    def peep_back_from_input_forget(self, dc, d_if):
+    def peep_back_from_input_forget(self, t, dc, d_if):
         self._peep_back_into(dc, d_if, self.peep_if)  # i_t, f_t read c_{t-1}
 
     def weight_grads(self):
@@ -334,38 +395,47 @@ class _GRULoop(_Loop):
         if b_hn is not None:
             self.hh_bias = torch.cat([b_hn.new_zeros(2 * self.H), b_hn])
 
-    def forward_step(self, t, n):
-        H = self.H
-        p, hh, h = self.P[t, :n], self.HH[t, :n], self.hs[t, :n]
+    def prepare_forward(self):
+        super().prepare_forward()
+        self.rz_t = self.block_views(self.P, 0, 2)
+        self.r_t, self.z_t, self.g_t = (self.block_views(self.P, k, k + 1) for k in range(3))
+        self.HH_t, self.hh_rz_t, self.hh_g_t = (self.step_views(self.HH), self.block_views(self.HH, 0, 2),
+                                                self.block_views(self.HH, 2, 3))
+
+    def prepare_backward(self):
+        self.drz_t = self.block_views(self.dP, 0, 2)
+        self.dr_t, self.dz_t, self.dg_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
+        self.dHH_t, self.dhh_rz_t, self.dhh_g_t = (self.step_views(self.dHH), self.block_views(self.dHH, 0, 2),
+                                                   self.block_views(self.dHH, 2, 3))
+        self.scratch_t = self.scratch_views()
+
+    def forward_step(self, t):
+        hh, h = self.HH_t[t], self.h_prev[t]
         if self.hh_bias is None:
             torch.mm(h, self.w_hh_t, out=hh)
         else:
             torch.addmm(self.hh_bias, h, self.w_hh_t, out=hh)
-        rz = p[:, : 2 * H]
-        rz.add_(hh[:, : 2 * H]).sigmoid_()
-        r, z, g = p.split(H, dim=1)
-        g.addcmul_(r, hh[:, 2 * H :]).tanh_()
-        h_new = self.hs[t + 1, :n]
+        self.rz_t[t].add_(self.hh_rz_t[t]).sigmoid_()
+        g, h_new = self.g_t[t], self.h_new[t]
+        g.addcmul_(self.r_t[t], self.hh_g_t[t]).tanh_()
         torch.sub(h, g, out=h_new)
-        h_new.mul_(z).add_(g)
+        h_new.mul_(self.z_t[t]).add_(g)
 
-    def backward_step(self, t, n):
-        H = self.H
-        r, z, g = self.P[t, :n].split(H, dim=1)
-        d = self.dP[t, :n]
-        dr, dz, dg = d.split(H, dim=1)
-        dhh = self.dHH[t, :n]
-        dh, h = self.dh[:n], self.hs[t, :n]
-        dh_z = dh * z  # flows straight to h_{t-1}
+    def backward_step(self, t):
+        r, z, g = self.r_t[t], self.z_t[t], self.g_t[t]
+        dr, dz, dg = self.dr_t[t], self.dz_t[t], self.dg_t[t]
+        dh, h = self.dh_t[t], self.h_prev[t]
+        dh_z = torch.mul(dh, z, out=self.scratch_t[t])  # flows straight to h_{t-1}
         torch.sub(dh, dh_z, out=dg)  # dh_t/dg = 1 - z
         _tanh_grad_(dg, g)
-        torch.mul(dg, r, out=dhh[:, 2 * H :])
-        torch.mul(dg, self.HH[t, :n, 2 * H :], out=dr)
+        torch.mul(dg, r, out=self.dhh_g_t[t])
+        torch.mul(dg, self.hh_g_t[t], out=dr)
         torch.sub(h, g, out=dz)  # dh_t/dz = h_{t-1} - g
         dz.mul_(dh)
-        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
-        dhh[:, : 2 * H].copy_(d[:, : 2 * H])
-        torch.mm(dhh, self.w_hh, out=dh)
+        d_rz = self.drz_t[t]
+        _sigmoid_grad_(d_rz, self.rz_t[t])
+        self.dhh_rz_t[t].copy_(d_rz)
+        torch.mm(self.dHH_t[t], self.w_hh, out=dh)
         dh.add_(dh_z)
 
     def backward(self, *grads, **options):
@@ -386,36 +456,43 @@ class _TextbookGRULoop(_Loop):
     def allocate(self):
         H = self.H
         self.RH = self.new_buffer(self.hs[1:].shape, dtype=self.P.dtype, device=self.P.device)
-        self.w_rz_t, self.w_g_t = self.w_hh[: 2 * H].t(), self.w_hh[2 * H :].t()
+        self.w_rz, self.w_g = self.w_hh[: 2 * H], self.w_hh[2 * H :]
+        self.w_rz_t, self.w_g_t = self.w_rz.t(), self.w_g.t()
 
-    def forward_step(self, t, n):
-        H = self.H
-        p, h = self.P[t, :n], self.hs[t, :n]
-        rz = p[:, : 2 * H]
+    def prepare_forward(self):
+        super().prepare_forward()
+        self.rz_t = self.block_views(self.P, 0, 2)
+        self.r_t, self.z_t, self.g_t = (self.block_views(self.P, k, k + 1) for k in range(3))
+        self.RH_t = self.step_views(self.RH)
+
+    def prepare_backward(self):
+        self.drz_t = self.block_views(self.dP, 0, 2)
+        self.dr_t, self.dz_t, self.dg_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
+        self.scratch_t, self.d_rh_t = self.scratch_views(), self.scratch_views()
+
+    def forward_step(self, t):
+        h, rz, rh, g = self.h_prev[t], self.rz_t[t], self.RH_t[t], self.g_t[t]
         rz.addmm_(h, self.w_rz_t).sigmoid_()
-        r, z, g = p.split(H, dim=1)
-        rh = self.RH[t, :n]
-        torch.mul(r, h, out=rh)
+        torch.mul(self.r_t[t], h, out=rh)
         g.addmm_(rh, self.w_g_t).tanh_()
-        h_new = self.hs[t + 1, :n]
+        h_new = self.h_new[t]
         torch.sub(h, g, out=h_new)
-        h_new.mul_(z).add_(g)
+        h_new.mul_(self.z_t[t]).add_(g)
 
-    def backward_step(self, t, n):
-        H = self.H
-        r, z, g = self.P[t, :n].split(H, dim=1)
-        d = self.dP[t, :n]
-        dr, dz, dg = d.split(H, dim=1)
-        dh, h = self.dh[:n], self.hs[t, :n]
-        dh_z = dh * z
+    def backward_step(self, t):
+        r, z, g = self.r_t[t], self.z_t[t], self.g_t[t]
+        dr, dz, dg = self.dr_t[t], self.dz_t[t], self.dg_t[t]
+        dh, h = self.dh_t[t], self.h_prev[t]
+        dh_z = torch.mul(dh, z, out=self.scratch_t[t])
         torch.sub(dh, dh_z, out=dg)
         _tanh_grad_(dg, g)
-        d_rh = dg @ self.w_hh[2 * H :]  # the gradient of r * h_{t-1}
+        d_rh = torch.mm(dg, self.w_g, out=self.d_rh_t[t])  # the gradient of r * h_{t-1}
         torch.mul(d_rh, h, out=dr)
         torch.sub(h, g, out=dz)
         dz.mul_(dh)
-        _sigmoid_grad_(d[:, : 2 * H], self.P[t, :n, : 2 * H])
-        torch.mm(d[:, : 2 * H], self.w_hh[: 2 * H], out=dh)
+        d_rz = self.drz_t[t]
+        _sigmoid_grad_(d_rz, self.rz_t[t])
+        torch.mm(d_rz, self.w_rz, out=dh)
         dh.addcmul_(d_rh, r).add_(dh_z)
 
     def weight_grads(self):
