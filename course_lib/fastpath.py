@@ -370,8 +370,8 @@ class _PeepholeLoop(_LSTMLoop):
     def weight_grads(self):
         grads = super().weight_grads()
         H, TB = self.H, self.T * self.B
-        d_if = self.dP[..., : 2 * H].reshape(TB, 2 * H)
-        d_o = self.dP[..., 3 * H :].reshape(TB, H)
+        flat = self.dP.view(TB, 4 * H)  # column slices of it stay views: no copy of the gradients
+        d_if, d_o = flat[:, : 2 * H], flat[:, 3 * H :]
         c_prev, c_new = self.cs[:-1].reshape(TB, H), self.cs[1:].reshape(TB, H)
         if self.full:
             grads["w_ch"] = torch.cat([d_if.t() @ c_prev, d_o.t() @ c_new])
@@ -497,8 +497,8 @@ class _TextbookGRULoop(_Loop):
 
     def weight_grads(self):
         H, TB = self.H, self.T * self.B
-        d_rz = self.dP[..., : 2 * H].reshape(TB, 2 * H)
-        d_g = self.dP[..., 2 * H :].reshape(TB, H)
+        flat = self.dP.view(TB, 3 * H)
+        d_rz, d_g = flat[:, : 2 * H], flat[:, 2 * H :]
         h_prev = self.hs[:-1].reshape(TB, H)
         return {"w_hh": torch.cat([d_rz.t() @ h_prev, d_g.t() @ self.RH.view(TB, H)])}
 
