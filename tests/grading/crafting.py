@@ -131,7 +131,7 @@ def assert_row(batch: dict, rows: dict, name: str) -> None:
     """The row of crafted submission ``name`` has exactly the points per cell and the status word expected."""
     _, expected, status_word = batch[name]
     row = rows[name]
-    assert row["scores"] == expected, f"{name}: {row['status']}"
+    assert row["scores"] == expected, f"{name}: {row['status']}; scores {row['scores']}, expected {expected}"
     assert status_word in row["status"], f"{name}: status {row['status']!r}"
 
 
