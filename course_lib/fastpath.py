@@ -79,7 +79,8 @@ class _Loop:
     """One unroll's buffers and its forward and backward steps; one subclass per cell.
 
     ``P: (T, B, G*H)`` holds the pre-activations, overwritten by the gate activations;
-    ``hs, cs: (T+1, B, H)`` every state, ``hs[0]`` the initial one. ``rows[t]`` = how many
+    ``hs, cs: (T+1, B, H)`` every state, ``hs[0]`` the initial one (and, with a cell state,
+    ``tc: (T, B, H)`` = tanh(c_t), which the cell's ``allocate`` makes). ``rows[t]`` = how many
     (length-sorted) sequences are still running at step t.
     """
 
@@ -120,6 +121,10 @@ class _Loop:
         """Per-step views of the gate blocks ``start:stop`` (in units of H) of ``buffer: (T, B, G*H)``."""
         return self.step_views(buffer[..., start * self.H : stop * self.H])
 
+    def gate_views(self, buffer: Tensor, count: int) -> list[list[Tensor]]:
+        """Per-step views of each of the first ``count`` gate blocks of ``buffer``, one list per gate."""
+        return [self.block_views(buffer, k, k + 1) for k in range(count)]
+
     def row_views(self, state: Tensor) -> list[Tensor]:
         """Per-step views ``state[:rows[t]]`` of a carried ``(B, H)`` gradient."""
         if not self.packed:
@@ -141,6 +146,7 @@ class _Loop:
         self.h_prev, self.h_new = self.step_views(self.hs), self.step_views(self.hs, 1)
         if self.has_cell_state:
             self.c_prev, self.c_new = self.step_views(self.cs), self.step_views(self.cs, 1)
+            self.tc_t = self.step_views(self.tc)
 
     def prepare_backward(self) -> None:
         """The per-step views of the gradient buffers a backward step writes."""
@@ -220,13 +226,12 @@ class _LSTMLoop(_Loop):
 
     def prepare_forward(self):
         super().prepare_forward()
-        self.tc_t = self.step_views(self.tc)
         self.if_t = self.block_views(self.P, 0, 2)  # i and f are adjacent: one kernel for both
-        self.i_t, self.f_t, self.g_t, self.o_t = (self.block_views(self.P, k, k + 1) for k in range(4))
+        self.i_t, self.f_t, self.g_t, self.o_t = self.gate_views(self.P, 4)
 
     def prepare_backward(self):
         self.dif_t = self.block_views(self.dP, 0, 2)
-        self.di_t, self.df_t, self.dg_t, self.do_t = (self.block_views(self.dP, k, k + 1) for k in range(4))
+        self.di_t, self.df_t, self.dg_t, self.do_t = self.gate_views(self.dP, 4)
         self.scratch_t = self.scratch_views()
 
     def forward_step(self, t):
@@ -248,21 +253,21 @@ class _LSTMLoop(_Loop):
         _sigmoid_grad_(do, o)
         dtc = torch.mul(dh, o, out=self.scratch_t[t])
         dc.add_(_tanh_grad_(dtc, tc))
-        self.peep_back_from_output(t, dc, do)
+        self.peep_back_from_output(dc, do)
         torch.mul(dc, g, out=di)
         torch.mul(dc, self.c_prev[t], out=self.df_t[t])
         _sigmoid_grad_(self.dif_t[t], self.if_t[t])
         torch.mul(dc, i, out=dg)
         _tanh_grad_(dg, g)
         dc.mul_(f)
-        self.peep_back_from_input_forget(t, dc, self.dif_t[t])
+        self.peep_back_from_input_forget(dc, self.dif_t[t])
         torch.mm(self.dP_t[t], self.w_hh, out=dh)
 
     # The peephole LSTM's extra paths into the cell state's gradient; the plain LSTM has none.
-    def peep_back_from_output(self, t: int, dc: Tensor, do: Tensor) -> None:
+    def peep_back_from_output(self, dc: Tensor, do: Tensor) -> None:
         pass
 
-    def peep_back_from_input_forget(self, t: int, dc: Tensor, d_if: Tensor) -> None:
+    def peep_back_from_input_forget(self, dc: Tensor, d_if: Tensor) -> None:
         pass
 
 
@@ -274,11 +279,10 @@ class _CoupledLoop(_Loop):
 
     def prepare_forward(self):
         super().prepare_forward()
-        self.tc_t = self.step_views(self.tc)
-        self.f_t, self.g_t, self.o_t = (self.block_views(self.P, k, k + 1) for k in range(3))
+        self.f_t, self.g_t, self.o_t = self.gate_views(self.P, 3)
 
     def prepare_backward(self):
-        self.df_t, self.dg_t, self.do_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
+        self.df_t, self.dg_t, self.do_t = self.gate_views(self.dP, 3)
         self.scratch_t = self.scratch_views()
 
     def forward_step(self, t):
@@ -363,10 +367,10 @@ class _PeepholeLoop(_LSTMLoop):
                 target.addcmul_(d_gates[:, block * self.H : (block + 1) * self.H],
                                 weights[block * self.H : (block + 1) * self.H])
 
-    def peep_back_from_output(self, t, dc, do):
+    def peep_back_from_output(self, dc, do):
         self._peep_back_into(dc, do, self.peep_o)  # o_t reads c_t
 
-    def peep_back_from_input_forget(self, t, dc, d_if):
+    def peep_back_from_input_forget(self, dc, d_if):
         self._peep_back_into(dc, d_if, self.peep_if)  # i_t, f_t read c_{t-1}
 
     def weight_grads(self):
@@ -383,7 +387,21 @@ class _PeepholeLoop(_LSTMLoop):
         return grads
 
 
-class _GRULoop(_Loop):
+class _GRUFamily(_Loop):
+    """Gate blocks r, z, g: the per-step views both GRU forms step through."""
+
+    def prepare_forward(self):
+        super().prepare_forward()
+        self.rz_t = self.block_views(self.P, 0, 2)
+        self.r_t, self.z_t, self.g_t = self.gate_views(self.P, 3)
+
+    def prepare_backward(self):
+        self.drz_t = self.block_views(self.dP, 0, 2)
+        self.dr_t, self.dz_t, self.dg_t = self.gate_views(self.dP, 3)
+        self.scratch_t = self.scratch_views()
+
+
+class _GRULoop(_GRUFamily):
     """PyTorch's form (reset_after): g = tanh(x_g + r * (W_hg h + b_hn)); h_t = g + z (h_{t-1} - g).
 
     ``HH[t] = W_hh h_{t-1} (+ b_hn on the candidate block)`` is kept, and ``dHH`` its gradient,
@@ -399,17 +417,13 @@ class _GRULoop(_Loop):
 
     def prepare_forward(self):
         super().prepare_forward()
-        self.rz_t = self.block_views(self.P, 0, 2)
-        self.r_t, self.z_t, self.g_t = (self.block_views(self.P, k, k + 1) for k in range(3))
         self.HH_t, self.hh_rz_t, self.hh_g_t = (self.step_views(self.HH), self.block_views(self.HH, 0, 2),
                                                 self.block_views(self.HH, 2, 3))
 
     def prepare_backward(self):
-        self.drz_t = self.block_views(self.dP, 0, 2)
-        self.dr_t, self.dz_t, self.dg_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
+        super().prepare_backward()
         self.dHH_t, self.dhh_rz_t, self.dhh_g_t = (self.step_views(self.dHH), self.block_views(self.dHH, 0, 2),
                                                    self.block_views(self.dHH, 2, 3))
-        self.scratch_t = self.scratch_views()
 
     def forward_step(self, t):
         hh, h = self.HH_t[t], self.h_prev[t]
@@ -452,7 +466,7 @@ class _GRULoop(_Loop):
         return grads
 
 
-class _TextbookGRULoop(_Loop):
+class _TextbookGRULoop(_GRUFamily):
     """Cho et al.'s form: g = tanh(x_g + W_hg (r * h_{t-1})); ``RH[t] = r_t * h_{t-1}`` is kept."""
 
     def allocate(self):
@@ -463,14 +477,11 @@ class _TextbookGRULoop(_Loop):
 
     def prepare_forward(self):
         super().prepare_forward()
-        self.rz_t = self.block_views(self.P, 0, 2)
-        self.r_t, self.z_t, self.g_t = (self.block_views(self.P, k, k + 1) for k in range(3))
         self.RH_t = self.step_views(self.RH)
 
     def prepare_backward(self):
-        self.drz_t = self.block_views(self.dP, 0, 2)
-        self.dr_t, self.dz_t, self.dg_t = (self.block_views(self.dP, k, k + 1) for k in range(3))
-        self.scratch_t, self.d_rh_t = self.scratch_views(), self.scratch_views()
+        super().prepare_backward()
+        self.d_rh_t = self.scratch_views()
 
     def forward_step(self, t):
         h, rz, rh, g = self.h_prev[t], self.rz_t[t], self.RH_t[t], self.g_t[t]
